@@ -1,0 +1,79 @@
+# presence_tracking: one source, three extensions that differ only in key type.
+#
+#   make run     install what is missing, build, install, start a demo server
+#   make test    install what is missing, build, run every test suite
+#   make stop    stop the server started by make run
+#
+# The PGXS part below builds the shared library and generates, from
+# presence_tracking.control and sql/*.sql.in, the control files and scripts
+# of presence_tracking (bigint), presence_tracking_uuid and
+# presence_tracking_text.
+
+PG_CONFIG ?= pg_config
+
+EXTENSION = presence_tracking
+MODULE_big = presence_tracking
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+# Key type of each extension built from this source.
+KEY_TYPE_presence_tracking = bigint
+KEY_TYPE_presence_tracking_uuid = uuid
+KEY_TYPE_presence_tracking_text = text
+VARIANTS = presence_tracking presence_tracking_uuid presence_tracking_text
+
+SQL_SOURCES = $(notdir $(basename $(sort $(wildcard sql/presence_tracking--*.sql.in))))
+BUILT_SQL = $(foreach v,$(VARIANTS),$(addprefix build/,$(subst presence_tracking--,$(v)--,$(SQL_SOURCES))))
+DATA_built = $(BUILT_SQL) build/presence_tracking_uuid.control build/presence_tracking_text.control
+EXTRA_CLEAN = build
+
+# Regression tests in test/sql, isolation specs in test/specs, expected
+# output of both in expected/ (test/expected links to it), TAP tests in test/t.
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = --verbose
+
+# PGXS is there once the server headers are installed (make run and make
+# test install them first).
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif
+
+define render_sql
+	@mkdir -p build
+	sed -e 's/@KEY_TYPE@/$(KEY_TYPE_$(1))/g' -e 's/@EXTENSION@/$(1)/g' $< > $@
+endef
+
+build/presence_tracking--%.sql: sql/presence_tracking--%.sql.in
+	$(call render_sql,presence_tracking)
+build/presence_tracking_uuid--%.sql: sql/presence_tracking--%.sql.in
+	$(call render_sql,presence_tracking_uuid)
+build/presence_tracking_text--%.sql: sql/presence_tracking--%.sql.in
+	$(call render_sql,presence_tracking_text)
+build/presence_tracking_%.control: presence_tracking.control
+	@mkdir -p build
+	sed -e 's/(bigint keys)/($* keys)/' $< > $@
+
+# Each suite on its own, so that the test driver can run all and report each.
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+installcheck-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+installcheck-tap:
+	$(prove_installcheck)
+
+run:
+	@bash scripts/run.sh
+stop:
+	@bash scripts/stop.sh
+test:
+	@bash scripts/test.sh
+bench:
+	@bash bench/run.sh
+
+.PHONY: run stop test bench installcheck-regress installcheck-isolation installcheck-tap

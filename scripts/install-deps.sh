@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what building and testing presence_tracking needs, when it is
+# missing: PostgreSQL 15 (server, headers, contrib tools), pg_cron, a C
+# toolchain, and IPC::Run for the TAP tests.  Debian 12 packages; needs root
+# (or sudo) only when something is missing.
+set -euo pipefail
+
+PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-client-15
+          libipc-run-perl gcc make)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "presence_tracking: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Debian's postgresql-common would create and start a "main" cluster on 5432:
+# this project runs its own servers, so skip that.
+$SUDO mkdir -p /etc/postgresql-common/createcluster.d
+echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.d/presence_tracking.conf >/dev/null
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

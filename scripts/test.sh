@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build, install, then run every suite
+# (pg_regress, pg_isolation_regress, TAP) against a throwaway server, and
+# report each.  Exits non-zero when any suite fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$(pwd)
+
+bash scripts/install-deps.sh
+export PATH=/usr/lib/postgresql/15/bin:$PATH
+make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+if [ "$(id -u)" -eq 0 ]; then
+  make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
+else
+  sudo make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
+fi
+
+# The suites write results next to the tests, and the server and TAP nodes
+# must not run as root: work on a copy owned by the server's user.
+work=$(mktemp -d /tmp/presence_tracking_test.XXXXXX)
+cp -a "$src/." "$work/src"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
+source scripts/server.sh
+datadir=$work/pg/data
+port=${PT_TEST_PORT:-54329}
+trap 'server_stop "$datadir"' EXIT
+server_start "$datadir" "$port" "cron.database_name = 'postgres'"
+
+passed=0; failed=0; failed_suites=()
+run_suite() {
+  local name=$1 target=$2
+  echo "=== $name ==="
+  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres \
+       make -s -C "$work/src" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config "$target"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_suites+=("$name")
+    for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs; do
+      [ -f "$f" ] && { echo "--- $f"; cat "$f"; }
+    done
+  fi
+}
+run_suite regression installcheck-regress
+run_suite isolation installcheck-isolation
+run_suite tap installcheck-tap
+
+if [ $failed -ne 0 ]; then
+  echo "failed suites: ${failed_suites[*]} (work tree kept in $work)"
+  for f in "$work"/src/tmp_check/log/regress_log_*; do
+    [ -f "$f" ] && grep -q -E 'not ok|FAIL|died' "$f" && { echo "--- tail of $f"; tail -40 "$f"; }
+  done
+else
+  rm -rf "$work/src"
+fi
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,133 @@
+/*
+ * args.c
+ *      Argument checks shared by the SQL-callable functions.
+ *
+ * The SQL functions are not STRICT: a NULL key or time is a bug in the caller
+ * and gets an error, not a silent NULL result.  Every check runs before any
+ * write, so bad input changes nothing.
+ */
+#include "presence_tracking.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+
+/*
+ * Key type of the function being called: the declared type of its first
+ * argument, read from the call expression or, failing that, from pg_proc.
+ */
+Oid
+pt_key_type(FunctionCallInfo fcinfo)
+{
+	Oid			key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+
+	if (!OidIsValid(key_type))
+	{
+		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+		Form_pg_proc proc;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+		proc = (Form_pg_proc) GETSTRUCT(tuple);
+		if (proc->pronargs < 1)
+			elog(ERROR, "function %u has no key argument", fcinfo->flinfo->fn_oid);
+		key_type = proc->proargtypes.values[0];
+		ReleaseSysCache(tuple);
+	}
+	return key_type;
+}
+
+static const char *
+arg_name(FunctionCallInfo fcinfo, int argno)
+{
+	static const char *const fallback = "argument";
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	const char *name = fallback;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		char	  **names;
+		char	   *modes;
+		Oid		   *types;
+		int			nargs = get_func_arg_info(tuple, &types, &names, &modes);
+
+		if (names != NULL && argno < nargs && names[argno] != NULL && names[argno][0] != '\0')
+			name = names[argno];
+		ReleaseSysCache(tuple);
+	}
+	return name;
+}
+
+/*
+ * A key must be present, and a text key must fit PT_MAX_TEXT_KEY_BYTES.
+ */
+void
+pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", arg_name(fcinfo, argno))));
+
+	if (key_type == TEXTOID)
+	{
+		Size		len = toast_raw_datum_size(PG_GETARG_DATUM(argno)) - VARHDRSZ;
+
+		if (len > PT_MAX_TEXT_KEY_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("%s is too long", arg_name(fcinfo, argno)),
+					 errdetail("The key is %zu bytes; the limit is %d bytes.",
+							   len, PT_MAX_TEXT_KEY_BYTES),
+					 errhint("Use a shorter identifier, such as the id your application stores for it.")));
+	}
+}
+
+/*
+ * A client-supplied time must be present, finite and not ahead of the
+ * server clock by more than PT_MAX_CLOCK_SKEW_SECS.
+ */
+TimestampTz
+pt_check_time(FunctionCallInfo fcinfo, int argno)
+{
+	TimestampTz at;
+	TimestampTz limit;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", arg_name(fcinfo, argno)),
+				 errhint("Omit the argument to use now().")));
+
+	at = PG_GETARG_TIMESTAMPTZ(argno);
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite timestamp", arg_name(fcinfo, argno))));
+
+	limit = GetCurrentTimestamp() + (TimestampTz) PT_MAX_CLOCK_SKEW_SECS * USECS_PER_SEC;
+	if (at > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is in the future", arg_name(fcinfo, argno)),
+				 errdetail("%s is %s; the server clock reads %s.",
+						   arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
+						   pstrdup(timestamptz_to_str(GetCurrentTimestamp()))),
+				 errhint("Times more than %d seconds ahead of the server clock are refused; omit the argument to use now().",
+						 PT_MAX_CLOCK_SKEW_SECS)));
+	return at;
+}
+
+/* An interval of whole seconds, with no day or month part. */
+Interval *
+pt_seconds_interval(int seconds)
+{
+	Interval   *interval = palloc0(sizeof(Interval));
+
+	interval->time = (int64) seconds * USECS_PER_SEC;
+	return interval;
+}

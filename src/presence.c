@@ -1,0 +1,158 @@
+/*
+ * presence.c
+ *      Live presence: heartbeat(), active_viewers(), purge().
+ *
+ * The presence table is keyed (artifact_id, user_id, version_id) and has no
+ * index on last_seen_at, so a heartbeat's update is HOT.  A face pile reads
+ * one artifact's rows from the primary key, so its cost follows the users on
+ * that artifact (bounded by the retention), not the table.
+ */
+#include "presence_tracking.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(presence_tracking_heartbeat);
+PG_FUNCTION_INFO_V1(presence_tracking_active_viewers);
+PG_FUNCTION_INFO_V1(presence_tracking_purge);
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+/*
+ * One upsert.  A beat starts a new streak (beats = 1, joined_at = at) when the
+ * row is new or its last beat is at least one TTL old; the later of the two
+ * times wins, so an older beat never moves last_seen_at back.  The beat is a
+ * join when it started a streak and no other version of the artifact had the
+ * user present; the subquery only runs for streak starts.
+ *
+ * $1 user, $2 artifact, $3 version, $4 at, $5 ttl.
+ */
+static const char heartbeat_sql[] =
+"INSERT INTO presence_tracking.presence AS p"
+"  (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)"
+" VALUES ($2, $1, $3, $4, $4, 1)"
+" ON CONFLICT (artifact_id, user_id, version_id) DO UPDATE SET"
+"  joined_at = CASE WHEN EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
+"                   THEN EXCLUDED.last_seen_at ELSE p.joined_at END,"
+"  beats = CASE WHEN EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
+"               THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END,"
+"  last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
+" RETURNING p.beats" EQ "1 AND NOT EXISTS ("
+"  SELECT FROM presence_tracking.presence o"
+"   WHERE o.artifact_id" EQ "$2 AND o.user_id" EQ "$1"
+"     AND o.version_id OPERATOR(pg_catalog.<>) $3"
+"     AND o.last_seen_at OPERATOR(pg_catalog.>) ($4 OPERATOR(pg_catalog.-) $5))";
+
+/*
+ * $1 artifact, $2 version or NULL, $3 ttl.  One row per user: the most
+ * recent version they beat on; newest first.
+ */
+static const char active_viewers_sql[] =
+"SELECT s.user_id, s.version_id, s.last_seen_at FROM ("
+"  SELECT DISTINCT ON (p.user_id) p.user_id, p.version_id, p.last_seen_at"
+"    FROM presence_tracking.presence p"
+"   WHERE p.artifact_id" EQ "$1"
+"     AND ($2 IS NULL OR p.version_id" EQ "$2)"
+"     AND p.last_seen_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
+"   ORDER BY p.user_id, p.last_seen_at DESC, p.version_id) s"
+" ORDER BY s.last_seen_at DESC, s.user_id";
+
+/* $1 retention. */
+static const char purge_sql[] =
+"DELETE FROM presence_tracking.presence"
+" WHERE last_seen_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)";
+
+Datum
+presence_tracking_heartbeat(PG_FUNCTION_ARGS)
+{
+	static PtPlan slot;
+	Oid			key_type = pt_key_type(fcinfo);
+	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, INTERVALOID};
+	Datum		values[5];
+	bool		joined;
+	bool		isnull;
+	int			ret;
+
+	for (int i = 0; i < 3; i++)
+		pt_check_key(fcinfo, i, key_type);
+	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
+	pt_check_settings();
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PG_GETARG_DATUM(2);
+	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, heartbeat_sql, 5, argtypes),
+						   values, NULL, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "heartbeat upsert failed: %s", SPI_result_code_string(ret));
+	joined = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_spi_finish();
+
+	PG_RETURN_BOOL(joined);
+}
+
+Datum
+presence_tracking_active_viewers(PG_FUNCTION_ARGS)
+{
+	static PtPlan slot;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			key_type = pt_key_type(fcinfo);
+	Oid			argtypes[3] = {key_type, key_type, INTERVALOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			ret;
+
+	pt_check_key(fcinfo, 0, key_type);
+	if (!PG_ARGISNULL(1))
+		pt_check_key(fcinfo, 1, key_type);
+	pt_check_settings();
+	InitMaterializedSRF(fcinfo, 0);
+
+	values[0] = PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(1))
+	{
+		values[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
+	else
+		values[1] = PG_GETARG_DATUM(1);
+	values[2] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, active_viewers_sql, 3, argtypes),
+						   values, nulls, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "active_viewers query failed: %s", SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	pt_spi_finish();
+
+	return (Datum) 0;
+}
+
+Datum
+presence_tracking_purge(PG_FUNCTION_ARGS)
+{
+	static PtPlan slot;
+	Oid			argtypes[1] = {INTERVALOID};
+	Datum		values[1];
+	int			ret;
+	uint64		deleted;
+
+	pt_check_settings();
+	values[0] = IntervalPGetDatum(pt_seconds_interval(pt_retention));
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, purge_sql, 1, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "presence purge failed: %s", SPI_result_code_string(ret));
+	deleted = SPI_processed;
+	pt_spi_finish();
+
+	PG_RETURN_INT64((int64) deleted);
+}

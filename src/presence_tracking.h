@@ -1,0 +1,61 @@
+/*
+ * presence_tracking.h
+ *      Declarations shared by the presence_tracking source files.
+ *
+ * One shared library serves the three extensions built from this source
+ * (presence_tracking, presence_tracking_uuid, presence_tracking_text).  The
+ * key type is never hard-coded here: it is read from the catalog entry of
+ * the SQL function being called.
+ */
+#ifndef PRESENCE_TRACKING_H
+#define PRESENCE_TRACKING_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/* Schema that holds every object of the extension (not relocatable). */
+#define PT_SCHEMA "presence_tracking"
+
+/* Longest text key accepted, in bytes: keeps every key well inside a btree page. */
+#define PT_MAX_TEXT_KEY_BYTES 512
+
+/* How far ahead of the server clock a client-supplied time may be. */
+#define PT_MAX_CLOCK_SKEW_SECS 60
+
+/* settings.c: the presence_tracking.* GUCs, all in seconds. */
+extern int	pt_heartbeat_interval;
+extern int	pt_ttl;
+extern int	pt_retention;
+extern int	pt_view_debounce;
+extern char *pt_cleanup_schedule;
+
+extern void pt_define_settings(void);
+extern void pt_check_settings(void);
+extern bool pt_cron_schedule_is_valid(const char *schedule, const char **why);
+
+/* args.c: argument checks shared by every writer. */
+extern Oid	pt_key_type(FunctionCallInfo fcinfo);
+extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
+extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
+extern Interval *pt_seconds_interval(int seconds);
+
+/* plans.c: saved SPI plans, one per SQL function. */
+typedef struct PtPlan
+{
+	Oid			fn_oid;			/* SQL function the plan was prepared for */
+	SPIPlanPtr	plan;
+} PtPlan;
+
+extern SPIPlanPtr pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql,
+						  int nargs, Oid *argtypes);
+extern void pt_spi_connect(void);
+extern void pt_spi_finish(void);
+
+/* scheduler.c */
+#define PT_PURGE_JOB_NAME "presence_tracking_purge"
+#define PT_PURGE_COMMAND "SELECT presence_tracking.purge()"
+
+#endif							/* PRESENCE_TRACKING_H */

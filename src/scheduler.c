@@ -1,0 +1,235 @@
+/*
+ * scheduler.c
+ *      The pg_cron job that purges presence: schedule_purge(),
+ *      unschedule_purge(), and the event trigger that removes the job when
+ *      the extension is dropped.
+ *
+ * pg_cron is a soft dependency.  Where it is installed in this database the
+ * job is scheduled there; where it lives in another database
+ * (cron.database_name) the exact call to run there is given; without it the
+ * purge can still be run by hand.
+ */
+#include "presence_tracking.h"
+
+#include "catalog/dependency.h"
+#include "catalog/pg_proc.h"
+#include "commands/event_trigger.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rls.h"
+
+PG_FUNCTION_INFO_V1(presence_tracking_schedule_purge);
+PG_FUNCTION_INFO_V1(presence_tracking_unschedule_purge);
+PG_FUNCTION_INFO_V1(presence_tracking_on_drop);
+
+typedef enum CronPlace
+{
+	CRON_HERE,					/* pg_cron is installed in this database */
+	CRON_ELSEWHERE,				/* pg_cron is loaded and serves another database */
+	CRON_ABSENT					/* neither */
+} CronPlace;
+
+static CronPlace
+cron_place(const char **cron_database)
+{
+	*cron_database = GetConfigOption("cron.database_name", true, false);
+	if (OidIsValid(get_extension_oid("pg_cron", true)))
+		return CRON_HERE;
+	if (*cron_database != NULL && strcmp(*cron_database, get_database_name(MyDatabaseId)) != 0)
+		return CRON_ELSEWHERE;
+	return CRON_ABSENT;
+}
+
+/* The call a DBA runs in pg_cron's database to schedule the purge of this one. */
+static char *
+schedule_elsewhere_call(void)
+{
+	return psprintf("SELECT cron.schedule_in_database(%s, %s, %s, %s);",
+					quote_literal_cstr(PT_PURGE_JOB_NAME),
+					quote_literal_cstr(pt_cleanup_schedule),
+					quote_literal_cstr(PT_PURGE_COMMAND),
+					quote_literal_cstr(get_database_name(MyDatabaseId)));
+}
+
+/*
+ * Report that the job cannot be scheduled from here.  While CREATE EXTENSION
+ * runs this is a WARNING (the extension works without pg_cron); called by a
+ * user it is an error.
+ */
+static void
+report_not_scheduled(CronPlace place, const char *cron_database)
+{
+	/* Extension scripts run with client_min_messages at WARNING or above. */
+	int			level = creating_extension ? WARNING : ERROR;
+
+	if (place == CRON_ELSEWHERE)
+		ereport(level,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("presence purge job not scheduled: pg_cron runs in database \"%s\"",
+						cron_database),
+				 errhint("Connect to database \"%s\" and run: %s",
+						 cron_database, schedule_elsewhere_call())));
+	else
+		ereport(level,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("presence purge job not scheduled: pg_cron is not installed in this database"),
+				 errhint("Run SELECT presence_tracking.purge() periodically, or install pg_cron and run SELECT presence_tracking.schedule_purge().")));
+}
+
+/*
+ * Whether CREATE EXTENSION runs inside the restore of a dump.  Both pg_dump's
+ * plain output and pg_restore turn row_security off, which an extension
+ * script leaves alone.  A restore brings the job back with pg_cron's own
+ * data; scheduling it here too would make that data clash with the new row
+ * (same job name and user) and fail to load, losing every other job with it.
+ */
+static bool
+restoring_dump(void)
+{
+	return creating_extension && !row_security;
+}
+
+Datum
+presence_tracking_schedule_purge(PG_FUNCTION_ARGS)
+{
+	const char *cron_database;
+	CronPlace	place = cron_place(&cron_database);
+	Datum		values[3];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	bool		isnull;
+	int64		jobid;
+
+	if (restoring_dump())
+	{
+		ereport(WARNING,
+				(errmsg("presence purge job not scheduled while restoring a dump"),
+				 errhint("pg_cron's restored data carries the job; if it is missing, run SELECT presence_tracking.schedule_purge().")));
+		PG_RETURN_NULL();
+	}
+	if (place != CRON_HERE)
+	{
+		report_not_scheduled(place, cron_database);
+		PG_RETURN_NULL();
+	}
+
+	values[0] = CStringGetTextDatum(PT_PURGE_JOB_NAME);
+	values[1] = CStringGetTextDatum(pt_cleanup_schedule);
+	values[2] = CStringGetTextDatum(PT_PURGE_COMMAND);
+	pt_spi_connect();
+	if (SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)", 3, argtypes, values,
+							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "cron.schedule failed");
+	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_spi_finish();
+
+	PG_RETURN_INT64(jobid);
+}
+
+/*
+ * Remove this database's purge job from pg_cron when pg_cron is here.
+ * Returns whether a job was removed.
+ */
+static bool
+unschedule_here(void)
+{
+	Datum		values[1];
+	Oid			argtypes[1] = {TEXTOID};
+	uint64		removed;
+
+	values[0] = CStringGetTextDatum(PT_PURGE_JOB_NAME);
+	pt_spi_connect();
+	if (SPI_execute_with_args("SELECT cron.unschedule(j.jobid) FROM cron.job j"
+							  " WHERE j.jobname OPERATOR(pg_catalog.=) $1"
+							  "   AND j.database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cron.unschedule failed");
+	removed = SPI_processed;
+	pt_spi_finish();
+	return removed > 0;
+}
+
+Datum
+presence_tracking_unschedule_purge(PG_FUNCTION_ARGS)
+{
+	const char *cron_database;
+	CronPlace	place = cron_place(&cron_database);
+
+	if (place == CRON_HERE)
+		PG_RETURN_BOOL(unschedule_here());
+	if (place == CRON_ELSEWHERE)
+		ereport(NOTICE,
+				(errmsg("pg_cron runs in database \"%s\"; remove the job there", cron_database),
+				 errhint("Connect to database \"%s\" and run: SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s AND database = %s;",
+						 cron_database, quote_literal_cstr(PT_PURGE_JOB_NAME),
+						 quote_literal_cstr(get_database_name(MyDatabaseId)))));
+	PG_RETURN_BOOL(false);
+}
+
+static bool
+names_contain(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		Node	   *node = lfirst(lc);
+
+		if (IsA(node, String) && strcmp(strVal(node), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Event trigger on ddl_command_start for DROP EXTENSION and DROP SCHEMA:
+ * when the command drops this extension, remove the job first, in the same
+ * transaction, so a failed drop keeps it and a successful one leaves none.
+ */
+Datum
+presence_tracking_on_drop(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	DropStmt   *stmt;
+	Oid			extension;
+	const char *cron_database;
+	bool		drops_us;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("presence_tracking.on_drop() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_NULL();
+	stmt = (DropStmt *) trigdata->parsetree;
+
+	extension = getExtensionOfObject(ProcedureRelationId, fcinfo->flinfo->fn_oid);
+	if (!OidIsValid(extension))
+		PG_RETURN_NULL();
+	drops_us = (stmt->removeType == OBJECT_EXTENSION &&
+				names_contain(stmt->objects, get_extension_name(extension))) ||
+		(stmt->removeType == OBJECT_SCHEMA && names_contain(stmt->objects, PT_SCHEMA));
+	if (!drops_us)
+		PG_RETURN_NULL();
+
+	switch (cron_place(&cron_database))
+	{
+		case CRON_HERE:
+			unschedule_here();
+			break;
+		case CRON_ELSEWHERE:
+			ereport(NOTICE,
+					(errmsg("remove the presence purge job in database \"%s\" if it was scheduled there",
+							cron_database),
+					 errhint("There run: SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s AND database = %s;",
+							 quote_literal_cstr(PT_PURGE_JOB_NAME),
+							 quote_literal_cstr(get_database_name(MyDatabaseId)))));
+			break;
+		case CRON_ABSENT:
+			break;
+	}
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,317 @@
+/*
+ * settings.c
+ *      The presence_tracking.* configuration parameters.
+ *
+ * All are PGC_SUSET: an application role must not be able to, say, shrink
+ * the view debounce and inflate its own counts.  The durations carry units,
+ * so '90s', '2min' and '1h' all work.
+ *
+ * The rules that tie the durations together (ttl above heartbeat_interval,
+ * retention not below ttl) live in one function, settings_rule_broken(), used
+ * both by the check hooks (so a SET that breaks a rule is refused) and by
+ * pt_check_settings() before each use (a safety net for combinations that
+ * reach the server through a configuration file read in an unlucky order).
+ */
+#include "presence_tracking.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "utils/guc.h"
+
+int			pt_heartbeat_interval = 60;
+int			pt_ttl = 150;
+int			pt_retention = 600;
+int			pt_view_debounce = 3600;
+char	   *pt_cleanup_schedule = NULL;
+
+/* Cross-checks start once every duration is defined (see pt_define_settings). */
+static bool settings_defined = false;
+
+/*
+ * The rule that a combination of durations breaks, or NULL when it is sound.
+ */
+static const char *
+settings_rule_broken(int heartbeat_interval, int ttl, int retention)
+{
+	if (ttl <= heartbeat_interval)
+		return "presence_tracking.ttl must be greater than presence_tracking.heartbeat_interval";
+	if (retention < ttl)
+		return "presence_tracking.retention must not be less than presence_tracking.ttl";
+	return NULL;
+}
+
+static bool
+report_rule(const char *rule, int heartbeat_interval, int ttl, int retention)
+{
+	if (rule == NULL)
+		return true;
+	GUC_check_errmsg("%s", rule);
+	GUC_check_errdetail("The result would be heartbeat_interval = %d s, ttl = %d s, retention = %d s.",
+						heartbeat_interval, ttl, retention);
+	GUC_check_errhint("Change the settings in an order that keeps heartbeat_interval < ttl <= retention at every step.");
+	return false;
+}
+
+static bool
+check_heartbeat_interval(int *newval, void **extra, GucSource source)
+{
+	if (!settings_defined)
+		return true;
+	return report_rule(settings_rule_broken(*newval, pt_ttl, pt_retention),
+					   *newval, pt_ttl, pt_retention);
+}
+
+static bool
+check_ttl(int *newval, void **extra, GucSource source)
+{
+	if (!settings_defined)
+		return true;
+	return report_rule(settings_rule_broken(pt_heartbeat_interval, *newval, pt_retention),
+					   pt_heartbeat_interval, *newval, pt_retention);
+}
+
+static bool
+check_retention(int *newval, void **extra, GucSource source)
+{
+	if (!settings_defined)
+		return true;
+	return report_rule(settings_rule_broken(pt_heartbeat_interval, pt_ttl, *newval),
+					   pt_heartbeat_interval, pt_ttl, *newval);
+}
+
+static bool
+check_cleanup_schedule(char **newval, void **extra, GucSource source)
+{
+	const char *why = NULL;
+
+	if (*newval != NULL && pt_cron_schedule_is_valid(*newval, &why))
+		return true;
+	GUC_check_errmsg("invalid cron schedule \"%s\" for presence_tracking.cleanup_schedule",
+					 *newval ? *newval : "");
+	GUC_check_errdetail("%s", why ? why : "The schedule is empty.");
+	GUC_check_errhint("Use five fields (minute hour day-of-month month day-of-week), for example '0 * * * *', or a macro such as '@hourly'.");
+	return false;
+}
+
+/*
+ * Raise an error when the durations in force break a rule.  Called by every
+ * function that uses them; costs two comparisons.
+ */
+void
+pt_check_settings(void)
+{
+	const char *rule = settings_rule_broken(pt_heartbeat_interval, pt_ttl, pt_retention);
+
+	if (rule != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("presence_tracking settings are inconsistent: %s", rule),
+				 errdetail("heartbeat_interval = %d s, ttl = %d s, retention = %d s.",
+						   pt_heartbeat_interval, pt_ttl, pt_retention),
+				 errhint("Ask a superuser to fix the settings in postgresql.conf or with ALTER SYSTEM.")));
+}
+
+void
+pt_define_settings(void)
+{
+	DefineCustomIntVariable("presence_tracking.heartbeat_interval",
+							"How often clients are expected to send a heartbeat per open tab.",
+							"Informs the TTL rule: presence_tracking.ttl must be greater than this.",
+							&pt_heartbeat_interval, 60, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							check_heartbeat_interval, NULL, NULL);
+	DefineCustomIntVariable("presence_tracking.ttl",
+							"How long after its last heartbeat a user still counts as present.",
+							"A user whose last beat is exactly this old is no longer present.",
+							&pt_ttl, 150, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							check_ttl, NULL, NULL);
+	DefineCustomIntVariable("presence_tracking.retention",
+							"Age at which presence rows are deleted by presence_tracking.purge().",
+							"Rows with last_seen_at older than now() minus this are purged.",
+							&pt_retention, 600, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							check_retention, NULL, NULL);
+	DefineCustomIntVariable("presence_tracking.view_debounce",
+							"Inactivity after which record_view() counts a new viewing session.",
+							"Rolling window: a view at least this long after the previous one of the same user and version opens a new session.",
+							&pt_view_debounce, 3600, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("presence_tracking.cleanup_schedule",
+							   "pg_cron schedule of the presence purge job.",
+							   "Takes effect when presence_tracking.schedule_purge() is next run.",
+							   &pt_cleanup_schedule, "0 * * * *",
+							   PGC_SUSET, 0,
+							   check_cleanup_schedule, NULL, NULL);
+	settings_defined = true;
+	MarkGUCPrefixReserved("presence_tracking");
+}
+
+/*
+ * Cron schedule validation: the syntax pg_cron accepts, so that a typo is
+ * refused when it is set rather than when the job is scheduled.
+ */
+
+typedef struct CronField
+{
+	const char *name;
+	int			min;
+	int			max;
+	const char *const *names;	/* three-letter names for min..max, or NULL */
+} CronField;
+
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
+"jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const day_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+static const CronField cron_fields[5] = {
+	{"minute", 0, 59, NULL},
+	{"hour", 0, 23, NULL},
+	{"day of month", 1, 31, NULL},
+	{"month", 1, 12, month_names},
+	{"day of week", 0, 7, day_names},
+};
+
+/* Parse a number or a name at *p; advance *p.  Returns false when neither. */
+static bool
+cron_value(const char **p, const CronField *field, int *value)
+{
+	const char *s = *p;
+
+	if (isdigit((unsigned char) *s))
+	{
+		long		v = 0;
+
+		while (isdigit((unsigned char) *s) && v <= 1000)
+			v = v * 10 + (*s++ - '0');
+		*value = (int) v;
+		*p = s;
+		return true;
+	}
+	if (field->names != NULL)
+	{
+		for (int i = 0; i <= field->max - field->min; i++)
+		{
+			if (pg_strncasecmp(s, field->names[i], 3) == 0)
+			{
+				*value = field->min + i;
+				*p = s + 3;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* One element of a comma list: "*", "*\/n", "a", "a-b", "a-b\/n" or "a\/n". */
+static bool
+cron_element(const char **p, const CronField *field, const char **why)
+{
+	int			lo,
+				hi;
+
+	if (**p == '*')
+		(*p)++;
+	else
+	{
+		if (!cron_value(p, field, &lo))
+		{
+			*why = psprintf("The %s field has an unexpected character.", field->name);
+			return false;
+		}
+		hi = lo;
+		if (**p == '-')
+		{
+			(*p)++;
+			if (!cron_value(p, field, &hi))
+			{
+				*why = psprintf("The %s field has a range without an end.", field->name);
+				return false;
+			}
+		}
+		if (lo < field->min || hi > field->max || lo > hi)
+		{
+			*why = psprintf("The %s field must stay within %d-%d.", field->name, field->min, field->max);
+			return false;
+		}
+	}
+	if (**p == '/')
+	{
+		int			step;
+
+		(*p)++;
+		if (!isdigit((unsigned char) **p) || !cron_value(p, field, &step) || step < 1)
+		{
+			*why = psprintf("The %s field has a step that is not a positive number.", field->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+cron_field(const char *text, const CronField *field, const char **why)
+{
+	const char *p = text;
+
+	for (;;)
+	{
+		if (!cron_element(&p, field, why))
+			return false;
+		if (*p == '\0')
+			return true;
+		if (*p != ',')
+		{
+			*why = psprintf("The %s field has an unexpected character.", field->name);
+			return false;
+		}
+		p++;
+	}
+}
+
+bool
+pt_cron_schedule_is_valid(const char *schedule, const char **why)
+{
+	static const char *const macros[] = {"@yearly", "@annually", "@monthly", "@weekly",
+	"@daily", "@midnight", "@hourly"};
+	char	   *copy;
+	char	   *fields[6];
+	int			nfields = 0;
+	char	   *tok;
+	char	   *save;
+
+	for (int i = 0; i < (int) lengthof(macros); i++)
+		if (pg_strcasecmp(schedule, macros[i]) == 0)
+			return true;
+
+	copy = pstrdup(schedule);
+	for (tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save))
+	{
+		if (nfields == 6)
+			break;
+		fields[nfields++] = tok;
+	}
+
+	/* pg_cron 1.5 and later also run jobs every 1-59 seconds. */
+	if (nfields == 2 && pg_strcasecmp(fields[1], "seconds") == 0)
+	{
+		char	   *end;
+		long		secs = strtol(fields[0], &end, 10);
+
+		if (*end == '\0' && secs >= 1 && secs <= 59)
+			return true;
+		*why = "An interval in seconds must be between 1 and 59.";
+		return false;
+	}
+	if (nfields != 5)
+	{
+		*why = psprintf("A schedule has 5 fields; this one has %d.", nfields);
+		return false;
+	}
+	for (int i = 0; i < 5; i++)
+		if (!cron_field(fields[i], &cron_fields[i], why))
+			return false;
+	return true;
+}

@@ -1,0 +1,73 @@
+/*
+ * views.c
+ *      record_view(): the three tiers of view tracking in one statement.
+ *
+ * The aggregate upsert decides the rolling window under the row lock that
+ * ON CONFLICT takes, so concurrent calls for one (user, version) serialise on
+ * it and exactly one of them opens a session.  session_hits counts the calls
+ * in the current session and is reset to 1 by the call that opens one, so
+ * "session_hits = 1" after the upsert says, without ambiguity (even for two
+ * calls with the same time), that this call opened the session.  The ledger
+ * row is written from that result in the same statement, and the access row
+ * alongside: all tiers or none, in the caller's transaction.
+ */
+#include "presence_tracking.h"
+
+#include "catalog/pg_type.h"
+
+PG_FUNCTION_INFO_V1(presence_tracking_record_view);
+
+#define GE " OPERATOR(pg_catalog.>=) "
+#define NEW_SESSION "EXCLUDED.last_viewed_at" GE "(g.last_viewed_at OPERATOR(pg_catalog.+) $5)"
+
+/* $1 user, $2 artifact, $3 version, $4 at, $5 debounce. */
+static const char record_view_sql[] =
+"WITH stats AS ("
+"  INSERT INTO presence_tracking.artifact_version_stats AS g"
+"    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)"
+"  VALUES ($1, $3, $2, 1, $4, $4, 1)"
+"  ON CONFLICT (user_id, version_id) DO UPDATE SET"
+"    view_count = g.view_count OPERATOR(pg_catalog.+) CASE WHEN " NEW_SESSION " THEN 1 ELSE 0 END,"
+"    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END,"
+"    last_viewed_at = GREATEST(g.last_viewed_at, EXCLUDED.last_viewed_at)"
+"  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
+"), ledger AS ("
+"  INSERT INTO presence_tracking.artifact_views (user_id, artifact_id, version_id, viewed_at)"
+"  SELECT $1, $2, $3, $4 FROM stats WHERE stats.new_session"
+"), access AS ("
+"  INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
+"  VALUES ($1, $2, $4)"
+"  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
+"    last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)"
+")"
+" SELECT new_session FROM stats";
+
+Datum
+presence_tracking_record_view(PG_FUNCTION_ARGS)
+{
+	static PtPlan slot;
+	Oid			key_type = pt_key_type(fcinfo);
+	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, INTERVALOID};
+	Datum		values[5];
+	bool		new_session;
+	bool		isnull;
+	int			ret;
+
+	for (int i = 0; i < 3; i++)
+		pt_check_key(fcinfo, i, key_type);
+	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PG_GETARG_DATUM(2);
+	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_view_debounce));
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, record_view_sql, 5, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
+	new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_spi_finish();
+
+	PG_RETURN_BOOL(new_session);
+}

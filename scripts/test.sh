@@ -19,6 +19,9 @@ fi
 # must not run as root: work on a copy owned by the server's user.
 work=$(mktemp -d /tmp/presence_tracking_test.XXXXXX)
 cp -a "$src/." "$work/src"
+# The storm test runs the hand-written baseline beside ours.
+baseline=$src/../shared/baseline/handwritten.sql
+[ -f "$baseline" ] && cp "$baseline" "$work/handwritten.sql"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 source scripts/server.sh
 datadir=$work/pg/data
@@ -30,7 +33,7 @@ passed=0; failed=0; failed_suites=()
 run_suite() {
   local name=$1 target=$2
   echo "=== $name ==="
-  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres \
+  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/handwritten.sql" \
        make -s -C "$work/src" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config "$target"; then
     passed=$((passed + 1))
   else

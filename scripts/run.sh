@@ -6,14 +6,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 export PATH=/usr/lib/postgresql/15/bin:$PATH
-make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-if [ "$(id -u)" -eq 0 ]; then
-  make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
-else
-  sudo make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
-fi
-
 source scripts/server.sh
+build_and_install
+
 datadir=${PT_DATA:-/var/tmp/presence_tracking/data}
 port=${PT_PORT:-5499}
 sockdir=$(dirname "$datadir")

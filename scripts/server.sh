@@ -43,3 +43,10 @@ server_stop() {
     as_owner pg_ctl -D "$datadir" -m fast -w stop >/dev/null
   fi
 }
+
+# Build with PGXS and install into PostgreSQL 15 (root, or sudo).
+build_and_install() {
+  local make_pg=(make -s PG_CONFIG="$PG_BIN/pg_config")
+  "${make_pg[@]}"
+  if [ "$(id -u)" -eq 0 ]; then "${make_pg[@]}" install; else sudo "${make_pg[@]}" install; fi
+}

@@ -8,12 +8,8 @@ src=$(pwd)
 
 bash scripts/install-deps.sh
 export PATH=/usr/lib/postgresql/15/bin:$PATH
-make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-if [ "$(id -u)" -eq 0 ]; then
-  make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
-else
-  sudo make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install
-fi
+source scripts/server.sh
+build_and_install
 
 # The suites write results next to the tests, and the server and TAP nodes
 # must not run as root: work on a copy owned by the server's user.
@@ -23,7 +19,6 @@ cp -a "$src/." "$work/src"
 baseline=$src/../shared/baseline/handwritten.sql
 [ -f "$baseline" ] && cp "$baseline" "$work/handwritten.sql"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
-source scripts/server.sh
 datadir=$work/pg/data
 port=${PT_TEST_PORT:-54329}
 trap 'server_stop "$datadir"' EXIT

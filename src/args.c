@@ -122,6 +122,21 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 	return at;
 }
 
+/*
+ * The arguments every writer takes, (user_id, artifact_id, version_id, at),
+ * checked and stored in values[0..3] for the SPI plan.
+ */
+void
+pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values)
+{
+	for (int i = 0; i < 3; i++)
+	{
+		pt_check_key(fcinfo, i, key_type);
+		values[i] = PG_GETARG_DATUM(i);
+	}
+	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
+}
+
 /* An interval of whole seconds, with no day or month part. */
 Interval *
 pt_seconds_interval(int seconds)

@@ -75,13 +75,8 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			ret;
 
-	for (int i = 0; i < 3; i++)
-		pt_check_key(fcinfo, i, key_type);
-	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
+	pt_writer_args(fcinfo, key_type, values);
 	pt_check_settings();
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
-	values[2] = PG_GETARG_DATUM(2);
 	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
 
 	pt_spi_connect();

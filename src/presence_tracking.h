@@ -40,6 +40,7 @@ extern bool pt_cron_schedule_is_valid(const char *schedule, const char **why);
 extern Oid	pt_key_type(FunctionCallInfo fcinfo);
 extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
 extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
+extern void pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values);
 extern Interval *pt_seconds_interval(int seconds);
 
 /* plans.c: saved SPI plans, one per SQL function. */

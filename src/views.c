@@ -53,12 +53,7 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			ret;
 
-	for (int i = 0; i < 3; i++)
-		pt_check_key(fcinfo, i, key_type);
-	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
-	values[2] = PG_GETARG_DATUM(2);
+	pt_writer_args(fcinfo, key_type, values);
 	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_view_debounce));
 
 	pt_spi_connect();

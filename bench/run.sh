@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# make bench: presence_tracking against the hand-written SQL baseline
+# (shared/baseline/handwritten.sql) on a throwaway PostgreSQL 15 server.
+# See bench/README.md.  Writes bench/results/latest.md, bench/results/ratios.svg
+# and their committed copies bench/RESULTS.md and bench/ratios.svg.
+#
+# Knobs (environment):
+#   BENCH_SECONDS   length of one pgbench run in the throughput rounds (20)
+#   BENCH_ROUNDS    rounds; each runs every contender once, in rotated order (3)
+#   BENCH_WARMUP    seconds of warm-up per contender before the rounds (5; 0: none)
+#   BENCH_NEW_PCT   share of record_view calls that are a brand-new user (10)
+#   BENCH_BEATS     heartbeats of the table-size check (1000000)
+#   BENCH_AV_SECONDS     each face-pile latency run (15)
+#   BENCH_PURGE_SECONDS  each heartbeat run of the purge phase (20)
+#   BENCH_PURGE_RATE     heartbeat rate during the purge phase (default: a quarter of
+#                        the measured heartbeat tps)
+#   BENCH_RACE_SECONDS   each record_view contention run (5)
+#   BENCH_CLIENTS, BENCH_THREADS (8, 2), BENCH_PORT (54400), BENCH_DIR
+#   (/tmp/presence_tracking_bench), BENCH_BASELINE (path of handwritten.sql)
+set -euo pipefail
+BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$BENCH_HERE/lib.sh"
+
+SECS=${BENCH_SECONDS:-20}
+ROUNDS=${BENCH_ROUNDS:-3}
+WARMUP=${BENCH_WARMUP:-5}
+NEW_PCT=${BENCH_NEW_PCT:-10}
+BEATS=${BENCH_BEATS:-1000000}
+AV_SECS=${BENCH_AV_SECONDS:-15}
+PURGE_SECS=${BENCH_PURGE_SECONDS:-20}
+RACE_SECS=${BENCH_RACE_SECONDS:-5}
+RESULTS=$BENCH_HERE/results
+COMMON=(-c "$CLIENTS" -j "$THREADS")
+
+bench_preflight
+mkdir -p "$RESULTS"
+started=$(date +%s)
+trap 'bench_server_stop; rm -rf "$DATADIR"' EXIT
+
+log "server on port $BENCH_PORT, data in $DATADIR"
+bench_server_start
+log "loading: extension, baseline, 1M-row ledgers, 50k present users"
+t0=$(date +%s.%N)
+bench_load
+log "loaded in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}') s"
+
+declare -A TPS LAT
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+met() { awk -v r="$1" -v t="$2" 'BEGIN {print (r >= t) ? "yes" : "no"}'; }
+
+# contender id -> pgbench script and PGOPTIONS
+declare -A SCRIPT OPTS
+SCRIPT[hb_ext]=hb_ext.sql
+SCRIPT[hb_raw_unlogged]=hb_raw_unlogged.sql
+SCRIPT[hb_hw_logged]=hb_hw_logged.sql
+for s in on off; do
+  for c in ext hw floor; do
+    SCRIPT[rv_${c}_$s]=rv_$c.sql
+    OPTS[rv_${c}_$s]="-c synchronous_commit=$s"
+  done
+done
+
+# rounds GROUP_NAME CONTENDER...: warm-up, then BENCH_ROUNDS rounds, each
+# running every contender once; the order rotates from round to round.
+rounds() {
+  local group=$1; shift
+  local ids=("$@") n=$# r i id res
+  if [ "$WARMUP" -gt 0 ]; then
+    for id in "${ids[@]}"; do
+      PGOPTIONS="${OPTS[$id]:-}" pgb "warmup_$id" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$WARMUP" -D new_pct="$NEW_PCT" >/dev/null
+    done
+  fi
+  for ((r = 0; r < ROUNDS; r++)); do
+    for ((i = 0; i < n; i++)); do
+      id=${ids[$(((i + r) % n))]}
+      res=$(PGOPTIONS="${OPTS[$id]:-}" pgb "${id}_r$r" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$SECS" -D new_pct="$NEW_PCT")
+      TPS[$id]="${TPS[$id]:-} ${res% *}"
+      LAT[$id]="${LAT[$id]:-} ${res#* }"
+      log "$group round $((r + 1))/$ROUNDS  $id: ${res% *} tps, ${res#* } ms"
+    done
+  done
+}
+
+# Latency percentiles (ms) from pgbench per-transaction logs: prints
+# "n avg p50 p99 max" over the transactions that ended between FROM and TO
+# seconds (TO empty: the end) after the first transaction of the run ended.
+lat_stats() {
+  local from=$1 to=$2; shift 2
+  cat "$@" | awk '{printf "%d.%06d %d\n", $5, $6, $3}' | sort -n |
+    awk -v from="$from" -v to="$to" 'NR == 1 {t0 = $1} {r = $1 - t0; if (r >= from + 0 && (to == "" || r <= to + 0)) print $2}' |
+    sort -n | awk '{a[NR] = $1; s += $1}
+      END {if (NR == 0) {print 0, 0, 0, 0, 0; exit}
+           i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++
+           i50 = int(NR * 0.5); if (i50 < NR * 0.5) i50++
+           printf "%d %.3f %.3f %.3f %.3f\n", NR, s / NR / 1000, a[i50] / 1000, a[i99] / 1000, a[NR] / 1000}'
+}
+# Epoch of the first transaction end in pgbench logs.
+log_start() { cat "$@" | awk 'NR == 1 || $5 + $6 / 1e6 < m {m = $5 + $6 / 1e6} END {printf "%.6f\n", m}'; }
+
+stat_row() { q -F ' ' -c "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = '$1'::regclass"; }
+sizes() { q -F ' ' -c "SELECT pg_relation_size('$1'), pg_indexes_size('$1'), pg_total_relation_size('$1')"; }
+
+### 1. Heartbeat throughput
+rounds heartbeat hb_ext hb_raw_unlogged hb_hw_logged
+sleep 1   # the pgbench backends flush their table statistics as they exit
+read -r upd hot < <(stat_row presence_tracking.presence)
+read -r upd_raw hot_raw < <(stat_row handwritten.presence_unlogged)
+log "presence: $hot of $upd updates HOT"
+
+### 2. Table size over BENCH_BEATS heartbeats on the same 50k users
+read -r heap0 idx0 total0 < <(sizes presence_tracking.presence)
+res=$(pgb size_beats hb_ext.sql "${COMMON[@]}" -t $((BEATS / CLIENTS)))
+sleep 1
+read -r upd2 hot2 < <(stat_row presence_tracking.presence)
+read -r heap1 idx1 total1 < <(sizes presence_tracking.presence)
+beats_done=$((BEATS / CLIENTS * CLIENTS))
+log "size over $beats_done beats: heap $heap0 -> $heap1, indexes $idx0 -> $idx1 (${res% *} tps)"
+
+### 3. record_view throughput, synchronous_commit on and off
+rounds record_view rv_ext_on rv_hw_on rv_floor_on rv_ext_off rv_hw_off rv_floor_off
+calls_ext=$(q -c "SELECT count(*) FROM presence_tracking.artifact_views WHERE user_id > 100000")
+calls_hw=$(q -c "SELECT count(*) FROM handwritten.views WHERE user_id > 100000")
+
+### 4. Contention: concurrent calls opening the same sessions
+pgb race_ext race_ext.sql "${COMMON[@]}" -T "$RACE_SECS" >/dev/null
+pgb race_hw race_hw.sql "${COMMON[@]}" -T "$RACE_SECS" >/dev/null
+race_calls_ext=$(awk '/number of transactions actually processed/ {print $NF}' "$LOGS/race_ext.out")
+race_calls_hw=$(awk '/number of transactions actually processed/ {print $NF}' "$LOGS/race_hw.out")
+declare -A CHECK
+while read -r k v; do CHECK[$k]=$v; done < <(q -F ' ' -f "$BENCH_HERE/sql/check_sessions.sql")
+log "sessions: ext mismatch ${CHECK[ext_mismatch]} dup ${CHECK[ext_dup]}; hw mismatch ${CHECK[hw_mismatch]} dup ${CHECK[hw_dup]}"
+
+### 5. Face pile latency with 1M more present rows
+log "loading 1M present rows on 20k artifacts"
+q -f "$BENCH_HERE/sql/load_face_pile.sql"
+presence_rows=$(q -c "SELECT count(*) FROM presence_tracking.presence")
+declare -A AV AVOK
+for spec in "ext 1" "hw 1" "ext $CLIENTS" "hw $CLIENTS"; do
+  read -r who c <<<"$spec"
+  rm -f "$LOGS"/txlog_av_"${who}_$c".*
+  pgb "av_${who}_c${c}_warmup" "av_$who.sql" -c "$c" -j 1 -T 2 >/dev/null
+  pgb "av_${who}_c$c" "av_$who.sql" -c "$c" -j "$([ "$c" -ge "$THREADS" ] && echo "$THREADS" || echo 1)" \
+    -T "$AV_SECS" --log --log-prefix="$LOGS/txlog_av_${who}_$c" >/dev/null
+  AV[$who,$c]=$(lat_stats 1 "" "$LOGS"/txlog_av_"${who}_$c".*)
+  if [ "$who" = ext ]; then
+    AVOK[$who,$c]=$(q -c "SELECT count(*) FROM presence_tracking.active_viewers(119999)")
+  else
+    AVOK[$who,$c]=$(q -c "SELECT count(*) FROM handwritten.active_viewers(119999)")
+  fi
+  log "face pile $who, $c clients: n avg p50 p99 max = ${AV[$who,$c]} (viewers after run: ${AVOK[$who,$c]})"
+done
+
+### 6. Purge of 1M expired rows under heartbeat load
+log "loading 1M expired presence rows"
+q -f "$BENCH_HERE/sql/load_expired.sql"
+hb_median=$(median ${TPS[hb_ext]})
+RATE=${BENCH_PURGE_RATE:-$(awk -v t="$hb_median" 'BEGIN {printf "%d", t / 4}')}
+rm -f "$LOGS"/txlog_purge_*
+pgb purge_without hb_ext.sql "${COMMON[@]}" -T "$PURGE_SECS" -R "$RATE" --log --log-prefix="$LOGS/txlog_purge_without" >/dev/null
+pgb purge_with hb_ext.sql "${COMMON[@]}" -T "$PURGE_SECS" -R "$RATE" --log --log-prefix="$LOGS/txlog_purge_with" >/dev/null &
+pgbench_pid=$!
+sleep 4
+p0=$(date +%s.%N)
+purged=$(q -c "SELECT presence_tracking.purge()")
+p1=$(date +%s.%N)
+wait "$pgbench_pid"
+purge_secs=$(awk -v a="$p0" -v b="$p1" 'BEGIN {printf "%.2f", b - a}')
+w_from=$(awk -v a="$p0" -v s="$(log_start "$LOGS"/txlog_purge_with.*)" 'BEGIN {printf "%.6f", a - s}')
+w_to=$(awk -v a="$p1" -v s="$(log_start "$LOGS"/txlog_purge_with.*)" 'BEGIN {printf "%.6f", a - s}')
+lat_without=$(lat_stats 2 "" "$LOGS"/txlog_purge_without.*)
+lat_with_all=$(lat_stats 2 "" "$LOGS"/txlog_purge_with.*)
+lat_during=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_with.*)
+lat_same_window=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_without.*)
+log "purge: $purged rows in $purge_secs s; heartbeat n avg p50 p99 max without: $lat_without; during purge: $lat_during"
+
+### Results
+elapsed=$(( $(date +%s) - started ))
+pgver=$(q -c "SHOW server_version")
+lib=$(pg_config --pkglibdir)/presence_tracking.so
+libinfo="installed library built $(date -u -r "$lib" '+%Y-%m-%d %H:%M UTC'), md5 $(md5sum "$lib" | cut -c1-12)"
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$ROOT" status --porcelain -- src sql 2>/dev/null | grep -q . && echo " (src/ or sql/ modified)" || true)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+
+declare -A MED
+for id in "${!TPS[@]}"; do MED[$id]=$(median ${TPS[$id]}); done
+for id in "${!LAT[@]}"; do MED[lat_$id]=$(median ${LAT[$id]}); done
+
+r_hb_raw=$(ratio "${MED[hb_ext]}" "${MED[hb_raw_unlogged]}")
+r_hb_hw=$(ratio "${MED[hb_ext]}" "${MED[hb_hw_logged]}")
+r_rv_on=$(ratio "${MED[rv_ext_on]}" "${MED[rv_hw_on]}")
+r_rv_off=$(ratio "${MED[rv_ext_off]}" "${MED[rv_hw_off]}")
+r_rv_floor_on=$(ratio "${MED[rv_ext_on]}" "${MED[rv_floor_on]}")
+r_rv_floor_off=$(ratio "${MED[rv_ext_off]}" "${MED[rv_floor_off]}")
+hot_pct=$(awk -v h="$hot" -v u="$upd" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
+hot_pct_raw=$(awk -v h="$hot_raw" -v u="$upd_raw" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
+hot_pct_beats=$(awk -v h="$((hot2 - hot))" -v u="$((upd2 - upd))" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
+growth=$(awk -v a="$total0" -v b="$total1" 'BEGIN {printf "%.2f", 100 * (b - a) / a}')
+flat=$(awk -v g="$growth" 'BEGIN {print (g <= 5) ? "yes" : "no"}')
+read -r _ _ _ av_p99 _ <<<"${AV[ext,1]}"
+av_met=$(awk -v p="$av_p99" 'BEGIN {print (p < 1) ? "yes" : "no"}')
+dups=$((CHECK[ext_mismatch] + CHECK[ext_dup]))
+pct_new() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.1f", t ? 100 * n / t : 0}'; }
+rv_total() { local s=0 x; for id in "$@"; do for x in ${TPS[$id]}; do s=$(awk -v s="$s" -v x="$x" -v d="$SECS" 'BEGIN {printf "%.0f", s + x * d}'); done; done; echo "$s"; }
+
+row() { # benchmark contender id
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "${MED[$3]}" "$(echo ${TPS[$3]} | sed 's/ /, /g')" "${MED[lat_$3]}"
+}
+mb() { awk -v b="$1" 'BEGIN {printf "%.2f MB", b / 1048576}'; }
+latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$n" "$avg" "$p50" "$p99" "$max"; }
+
+{
+  echo "# presence_tracking benchmark results"
+  echo
+  echo "Generated by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), repository at commit $commit$dirty, $libinfo."
+  echo
+  echo "Machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); PostgreSQL $pgver."
+  echo "Server: shared_buffers 1GB, max_wal_size 8GB, checkpoint_timeout 30min, a CHECKPOINT before every run, other settings default (fsync on)."
+  echo "pgbench: $CLIENTS clients, $THREADS threads, -M prepared, unix socket, ${SECS} s per run, $ROUNDS rounds (contenders alternate within each round, order rotated per round), ${WARMUP} s warm-up each; median of the rounds. Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
+  echo
+  echo "## Targets"
+  echo
+  echo "| target | measured | goal | met |"
+  echo "| --- | --- | --- | --- |"
+  echo "| heartbeat / raw unlogged upsert (floor) | ${r_hb_raw}x | >= 0.9x | $(met "$r_hb_raw" 0.9) |"
+  echo "| heartbeat / handwritten.heartbeat (logged, plpgsql) | ${r_hb_hw}x | >= 2.5x | $(met "$r_hb_hw" 2.5) |"
+  echo "| record_view / handwritten.record_view, synchronous_commit on | ${r_rv_on}x | >= 1.0x | $(met "$r_rv_on" 1.0) |"
+  echo "| record_view / handwritten.record_view, synchronous_commit off | ${r_rv_off}x | >= 1.5x | $(met "$r_rv_off" 1.5) |"
+  echo "| duplicate sessions / count mismatches (extension) | ${CHECK[ext_dup]} / ${CHECK[ext_mismatch]} | 0 | $([ "$dups" -eq 0 ] && echo yes || echo no) |"
+  echo "| active_viewers p99, $presence_rows presence rows, 1 client | ${av_p99} ms | < 1 ms | $av_met |"
+  echo "| HOT updates of presence_tracking.presence (heartbeat rounds) | ${hot_pct}% | >= 95% | $(met "$hot_pct" 95) |"
+  echo "| presence size over $beats_done beats | $(mb "$total0") -> $(mb "$total1") (${growth}%) | flat (<= 5%) | $flat |"
+  echo
+  echo "## Throughput (transactions per second)"
+  echo
+  echo "| benchmark | contender | median tps | tps per round | median avg latency ms |"
+  echo "| --- | --- | --- | --- | --- |"
+  row heartbeat "presence_tracking.heartbeat()" hb_ext
+  row heartbeat "raw upsert, unlogged table (floor)" hb_raw_unlogged
+  row heartbeat "handwritten.heartbeat() (logged, plpgsql)" hb_hw_logged
+  for s in on off; do
+    row "record_view, sync $s" "presence_tracking.record_view()" rv_ext_$s
+    row "record_view, sync $s" "handwritten.record_view() (expert)" rv_hw_$s
+    row "record_view, sync $s" "single-row insert, logged table (floor)" rv_floor_$s
+  done
+  echo
+  echo "Ratios: heartbeat/raw unlogged ${r_hb_raw}x, heartbeat/handwritten logged ${r_hb_hw}x;"
+  echo "record_view/handwritten ${r_rv_on}x (sync on), ${r_rv_off}x (sync off);"
+  echo "record_view/floor insert ${r_rv_floor_on}x (sync on), ${r_rv_floor_off}x (sync off)."
+  echo
+  echo "Heartbeat keys: user random in 1..50000, artifact = user % 2000 + 1, one version per artifact; all 50,000 (artifact, user, version) rows exist. record_view keys: $((100 - NEW_PCT))% one of the 50,000 users with an open session on their version (same-session touch), ${NEW_PCT}% a brand-new user (first view, new session); brand-new-user sessions recorded over all record_view runs: extension $calls_ext of ~$(rv_total rv_ext_on rv_ext_off) calls ($(pct_new "$calls_ext" "$(rv_total rv_ext_on rv_ext_off)")%), handwritten $calls_hw of ~$(rv_total rv_hw_on rv_hw_off) ($(pct_new "$calls_hw" "$(rv_total rv_hw_on rv_hw_off)")%)."
+  echo
+  echo "## View sessions: consistency after all record_view runs"
+  echo
+  echo "After the throughput rounds and a ${RACE_SECS} s contention run per implementation ($CLIENTS clients on 20 (user, version) pairs with explicit times over 200 x 61 min; $race_calls_ext calls to the extension, $race_calls_hw to handwritten):"
+  echo
+  echo "| | ledger rows | (user, version) with view_count <> ledger rows | sessions less than the debounce apart |"
+  echo "| --- | --- | --- | --- |"
+  echo "| presence_tracking | ${CHECK[ext_ledger_rows]} | ${CHECK[ext_mismatch]} | ${CHECK[ext_dup]} |"
+  echo "| handwritten | ${CHECK[hw_ledger_rows]} | ${CHECK[hw_mismatch]} | ${CHECK[hw_dup]} |"
+  echo
+  echo "## Face pile: \`SELECT count(*) FROM active_viewers(:a)\`"
+  echo
+  echo "$presence_rows rows in presence_tracking.presence (20,000 artifacts x 50 present users, plus the 50,000 heartbeat rows); same rows in handwritten.presence. A 2 s warm-up run, then a ${AV_SECS} s measured run per line; latency from the pgbench per-transaction logs, first second skipped, in ms (client-side, includes the round trip over the unix socket). Present users counted on one artifact after each run: ext ${AVOK[ext,1]}/${AVOK[ext,$CLIENTS]}, handwritten ${AVOK[hw,1]}/${AVOK[hw,$CLIENTS]} (expected 50)."
+  echo
+  echo "| contender | calls | avg | p50 | p99 | max |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  latrow "presence_tracking.active_viewers(), 1 client" "${AV[ext,1]}"
+  latrow "handwritten.active_viewers(), 1 client" "${AV[hw,1]}"
+  latrow "presence_tracking.active_viewers(), $CLIENTS clients" "${AV[ext,$CLIENTS]}"
+  latrow "handwritten.active_viewers(), $CLIENTS clients" "${AV[hw,$CLIENTS]}"
+  echo
+  echo "## Purge of 1,000,000 expired rows under heartbeat load"
+  echo
+  echo "presence_tracking.purge() deleted $purged rows in $purge_secs s while presence_tracking.heartbeat() ran at a fixed $RATE tps (a quarter of the measured median heartbeat tps, so that one core stays free for the purge), $CLIENTS clients, ${PURGE_SECS} s runs. Heartbeat latency in ms (from the scheduled start, so queueing counts):"
+  echo
+  echo "| heartbeat run | beats | avg | p50 | p99 | max |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  latrow "without purge, whole run (first 2 s skipped)" "$lat_without"
+  latrow "with purge, whole run (first 2 s skipped)" "$lat_with_all"
+  latrow "without purge, same seconds of the run as the purge below" "$lat_same_window"
+  latrow "with purge, beats that ended while the purge ran" "$lat_during"
+  echo
+  echo "## HOT updates and table size"
+  echo
+  echo "- presence_tracking.presence after the heartbeat rounds: $hot HOT of $upd updates (${hot_pct}%); handwritten.presence_unlogged (raw upsert): $hot_raw of $upd_raw (${hot_pct_raw}%)."
+  echo "- $beats_done more heartbeats on the same 50,000 users (${res% *} tps): $((hot2 - hot)) HOT of $((upd2 - upd)) updates (${hot_pct_beats}%); heap $(mb "$heap0") -> $(mb "$heap1"), indexes $(mb "$idx0") -> $(mb "$idx1"), total $(mb "$total0") -> $(mb "$total1") (${growth}%)."
+} >"$RESULTS/latest.md"
+
+printf '%s\t%s\t%s\n' \
+  "heartbeat / raw unlogged upsert" "$r_hb_raw" 0.9 \
+  "heartbeat / handwritten logged" "$r_hb_hw" 2.5 \
+  "record_view / handwritten, sync on" "$r_rv_on" 1.0 \
+  "record_view / handwritten, sync off" "$r_rv_off" 1.5 \
+  "record_view / floor insert, sync on" "$r_rv_floor_on" "" \
+  "record_view / floor insert, sync off" "$r_rv_floor_off" "" >"$RESULTS/ratios.tsv"
+awk -F '\t' -v title="presence_tracking vs hand-written SQL (median tps ratio, $(nproc) CPUs, PG $pgver)" \
+  -f "$BENCH_HERE/svg.awk" "$RESULTS/ratios.tsv" >"$RESULTS/ratios.svg"
+
+cp "$RESULTS/latest.md" "$BENCH_HERE/RESULTS.md"
+cp "$RESULTS/ratios.svg" "$BENCH_HERE/ratios.svg"
+cat "$RESULTS/latest.md"
+echo
+echo "Written: bench/results/latest.md, bench/results/ratios.svg (copies: bench/RESULTS.md, bench/ratios.svg)"

@@ -6,6 +6,8 @@
 #
 #   bash bench/profile.sh            # PROFILE_SECONDS=10 per contender
 #
+# Writes bench/results/profile.md and its committed copy bench/PROFILE.md.
+#
 # Needs perf (Debian: apt-get install linux-perf); software cpu-clock events
 # are enough, hardware counters are not needed.
 set -euo pipefail
@@ -67,7 +69,7 @@ profile() { # id script PGOPTIONS [function whose callees to break down]
     echo "Inclusive share of selected functions, and the backend CPU per call it stands for:"
     echo
     echo '```'
-    grep -E "\] ($KEY) *\$" "$RESULTS/profile_${id}_children.txt" \
+    grep -E "\] ($KEY)( |\$)" "$RESULTS/profile_${id}_children.txt" \
       | awk -v us="$us" '{p = $1; sub(/%/, "", p); printf "%7.2f%%  %6.1f us  %s\n", p, p * us / 100, $4}' | head -45 || true
     echo '```'
     if [ -n "$target" ]; then
@@ -87,6 +89,7 @@ profile() { # id script PGOPTIONS [function whose callees to break down]
     head -16 "$RESULTS/profile_${id}_self.txt" | sed 's/ *- *- *$//'
     echo '```'
   } >>"$OUT"
+  rm -f "$data"   # ~200 MB each with DWARF stacks
   log "$id: $tps tps, $us us backend CPU per call"
 }
 
@@ -97,4 +100,5 @@ profile rv_ext_off rv_ext.sql "-c synchronous_commit=off" presence_tracking_reco
 profile rv_hw_off rv_hw.sql "-c synchronous_commit=off" plpgsql_call_handler
 profile rv_ext_on rv_ext.sql "-c synchronous_commit=on" presence_tracking_record_view
 profile rv_hw_on rv_hw.sql "-c synchronous_commit=on" plpgsql_call_handler
-log "written $OUT"
+cp "$OUT" "$BENCH_HERE/PROFILE.md"
+log "written $OUT (copy: bench/PROFILE.md)"

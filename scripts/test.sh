@@ -29,7 +29,7 @@ run_suite() {
   local name=$1 target=$2
   echo "=== $name ==="
   if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/handwritten.sql" \
-       make -s -C "$work/src" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config "$target"; then
+       make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" "$target"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failed_suites+=("$name")

@@ -23,11 +23,10 @@ PG_FUNCTION_INFO_V1(presence_tracking_purge);
 /*
  * One upsert.  A beat starts a new streak (beats = 1, joined_at = at) when the
  * row is new or its last beat is at least one TTL old; the later of the two
- * times wins, so an older beat never moves last_seen_at back.  The beat is a
- * join when it started a streak and no other version of the artifact had the
- * user present; the subquery only runs for streak starts.
+ * times wins, so an older beat never moves last_seen_at back.  Returns
+ * whether the beat started a streak.
  *
- * $1 user, $2 artifact, $3 version, $4 at, $5 ttl.
+ * $1 user, $2 artifact, $3 version, $4 at, $5 ttl (both statements).
  */
 static const char heartbeat_sql[] =
 "INSERT INTO presence_tracking.presence AS p"
@@ -39,7 +38,16 @@ static const char heartbeat_sql[] =
 "  beats = CASE WHEN EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
 "               THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END,"
 "  last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
-" RETURNING p.beats" EQ "1 AND NOT EXISTS ("
+" RETURNING p.beats" EQ "1";
+
+/*
+ * A beat that started a streak is a join unless another version of the
+ * artifact had the user present.  A statement of its own, run only for
+ * streak starts: inside the upsert's RETURNING its index scan was set up on
+ * every beat.
+ */
+static const char other_version_live_sql[] =
+"SELECT EXISTS ("
 "  SELECT FROM presence_tracking.presence o"
 "   WHERE o.artifact_id" EQ "$2 AND o.user_id" EQ "$1"
 "     AND o.version_id OPERATOR(pg_catalog.<>) $3"
@@ -67,7 +75,8 @@ static const char purge_sql[] =
 Datum
 presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 {
-	static PtPlan slot;
+	static PtPlan upsert_slot;
+	static PtPlan other_version_slot;
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, INTERVALOID};
 	Datum		values[5];
@@ -80,11 +89,19 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
 
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, heartbeat_sql, 5, argtypes),
+	ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, heartbeat_sql, 5, argtypes),
 						   values, NULL, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "heartbeat upsert failed: %s", SPI_result_code_string(ret));
 	joined = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (joined)
+	{
+		ret = SPI_execute_plan(pt_plan(&other_version_slot, fcinfo, other_version_live_sql, 5, argtypes),
+							   values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "heartbeat join check failed: %s", SPI_result_code_string(ret));
+		joined = !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	pt_spi_finish();
 
 	PG_RETURN_BOOL(joined);

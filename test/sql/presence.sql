@@ -9,6 +9,9 @@ SELECT presence_tracking.heartbeat(1, 10, 100, now() - interval '50 s') AS join_
 SELECT presence_tracking.heartbeat(1, 10, 100, now() - interval '40 s') AS join_2;
 -- A beat on another version of the same artifact is no join either.
 SELECT presence_tracking.heartbeat(1, 10, 101, now() - interval '30 s') AS other_version;
+-- Two versions in one statement: the second sees the first.
+SELECT presence_tracking.heartbeat(3, 10, 100, now() - interval '30 s') AS join_4,
+       presence_tracking.heartbeat(3, 10, 101, now() - interval '30 s') AS other_version_same_statement;
 -- Another artifact: a join there.
 SELECT presence_tracking.heartbeat(1, 11, 110, now() - interval '30 s') AS other_artifact;
 -- The same time twice: the second beat is no join.

@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, install, start a demo server
 #   make test    install what is missing, build, run every test suite
 #   make stop    stop the server started by make run
+#   make bench   the benchmark (bench/README.md); make soak: the 5-minute soak
 #
 # The PGXS part below builds the shared library and generates, from
 # presence_tracking.control and sql/*.sql.in, the control files and scripts
@@ -75,5 +76,8 @@ test:
 	@bash scripts/test.sh
 bench:
 	@bash bench/run.sh
+# The soak test alone, for PT_SOAK_SECONDS (default 300; make test runs 30).
+soak:
+	@PT_SOAK_SECONDS=$${PT_SOAK_SECONDS:-300} PT_SUITES=tap PROVE_TESTS=test/t/005_soak.pl bash scripts/test.sh
 
-.PHONY: run stop test bench installcheck-regress installcheck-isolation installcheck-tap
+.PHONY: run stop test bench soak installcheck-regress installcheck-isolation installcheck-tap

@@ -24,12 +24,16 @@ port=${PT_TEST_PORT:-54329}
 trap 'server_stop "$datadir"' EXIT
 server_start "$datadir" "$port" "cron.database_name = 'postgres'"
 
+# PT_SUITES chooses suites and PROVE_TESTS the TAP files (make soak uses both).
+suites=${PT_SUITES:-regression isolation tap}
 passed=0; failed=0; failed_suites=()
 run_suite() {
   local name=$1 target=$2
+  case " $suites " in *" $name "*) ;; *) return 0 ;; esac
   echo "=== $name ==="
   if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/handwritten.sql" \
-       make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" "$target"; then
+       PT_SOAK_SECONDS="${PT_SOAK_SECONDS:-30}" \
+       make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} "$target"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failed_suites+=("$name")

@@ -7,10 +7,14 @@
  * so '90s', '2min' and '1h' all work.
  *
  * The rules that tie the durations together (ttl above heartbeat_interval,
- * retention not below ttl) live in one function, settings_rule_broken(), used
- * both by the check hooks (so a SET that breaks a rule is refused) and by
- * pt_check_settings() before each use (a safety net for combinations that
- * reach the server through a configuration file read in an unlucky order).
+ * retention not below ttl) live in one function, settings_rule_broken().  A
+ * SET in a session is checked against the values in force and refused when
+ * it breaks a rule.  Values from files and ALTER SYSTEM/DATABASE/ROLE are
+ * checked one by one only: they arrive in no useful order (ALTER SYSTEM SET
+ * heartbeat_interval = '1s' does not change the session's value, so a
+ * following ALTER SYSTEM SET ttl = '3s' would be judged against 60 s).  For
+ * those, pt_check_settings() checks the combination before each use and
+ * refuses to run with an error naming the rule.
  */
 #include "presence_tracking.h"
 
@@ -27,6 +31,13 @@ char	   *pt_cleanup_schedule = NULL;
 
 /* Cross-checks start once every duration is defined (see pt_define_settings). */
 static bool settings_defined = false;
+
+/* Whether a value from this source is checked against the other settings. */
+static bool
+cross_checked(GucSource source)
+{
+	return settings_defined && source >= PGC_S_INTERACTIVE && source != PGC_S_TEST;
+}
 
 /*
  * The rule that a combination of durations breaks, or NULL when it is sound.
@@ -56,7 +67,7 @@ report_rule(const char *rule, int heartbeat_interval, int ttl, int retention)
 static bool
 check_heartbeat_interval(int *newval, void **extra, GucSource source)
 {
-	if (!settings_defined)
+	if (!cross_checked(source))
 		return true;
 	return report_rule(settings_rule_broken(*newval, pt_ttl, pt_retention),
 					   *newval, pt_ttl, pt_retention);
@@ -65,7 +76,7 @@ check_heartbeat_interval(int *newval, void **extra, GucSource source)
 static bool
 check_ttl(int *newval, void **extra, GucSource source)
 {
-	if (!settings_defined)
+	if (!cross_checked(source))
 		return true;
 	return report_rule(settings_rule_broken(pt_heartbeat_interval, *newval, pt_retention),
 					   pt_heartbeat_interval, *newval, pt_retention);
@@ -74,7 +85,7 @@ check_ttl(int *newval, void **extra, GucSource source)
 static bool
 check_retention(int *newval, void **extra, GucSource source)
 {
-	if (!settings_defined)
+	if (!cross_checked(source))
 		return true;
 	return report_rule(settings_rule_broken(pt_heartbeat_interval, pt_ttl, *newval),
 					   pt_heartbeat_interval, pt_ttl, *newval);

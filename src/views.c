@@ -10,6 +10,12 @@
  * calls with the same time), that this call opened the session.  The ledger
  * row is written from that result in the same statement, and the access row
  * alongside: all tiers or none, in the caller's transaction.
+ *
+ * Most calls continue an open session.  They take a cheaper path first: a
+ * plain UPDATE of the aggregate row that only matches when the call stays
+ * inside the window (rechecked on the latest row version under the row lock,
+ * so it cannot race a session start).  Only when it matches nothing, a first
+ * view or a new session, does the upsert above run.
  */
 #include "presence_tracking.h"
 
@@ -42,10 +48,28 @@ static const char record_view_sql[] =
 ")"
 " SELECT new_session FROM stats";
 
+/* The same-session path.  $1 user, $2 artifact, $3 version, $4 at, $5 debounce. */
+static const char touch_sql[] =
+"WITH touched AS ("
+"  UPDATE presence_tracking.artifact_version_stats g SET"
+"    session_hits = g.session_hits OPERATOR(pg_catalog.+) 1,"
+"    last_viewed_at = GREATEST(g.last_viewed_at, $4)"
+"  WHERE g.user_id OPERATOR(pg_catalog.=) $1 AND g.version_id OPERATOR(pg_catalog.=) $3"
+"    AND $4 OPERATOR(pg_catalog.<) (g.last_viewed_at OPERATOR(pg_catalog.+) $5)"
+"  RETURNING 1"
+"), access AS ("
+"  INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
+"  SELECT $1, $2, $4 FROM touched"
+"  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
+"    last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)"
+")"
+" SELECT FROM touched";
+
 Datum
 presence_tracking_record_view(PG_FUNCTION_ARGS)
 {
-	static PtPlan slot;
+	static PtPlan touch_slot;
+	static PtPlan upsert_slot;
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, INTERVALOID};
 	Datum		values[5];
@@ -57,11 +81,19 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_view_debounce));
 
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, record_view_sql, 5, argtypes),
+	ret = SPI_execute_plan(pt_plan(&touch_slot, fcinfo, touch_sql, 5, argtypes),
 						   values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
-	new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	new_session = false;
+	if (SPI_processed == 0)
+	{
+		ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, record_view_sql, 5, argtypes),
+							   values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
+		new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	pt_spi_finish();
 
 	PG_RETURN_BOOL(new_session);

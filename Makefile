@@ -76,8 +76,11 @@ test:
 	@bash scripts/test.sh
 bench:
 	@bash bench/run.sh
+# The regression and isolation suites under Valgrind Memcheck (not in make test: slow).
+valgrind:
+	@bash scripts/valgrind.sh
 # The soak test alone, for PT_SOAK_SECONDS (default 300; make test runs 30).
 soak:
 	@PT_SOAK_SECONDS=$${PT_SOAK_SECONDS:-300} PT_SUITES=tap PROVE_TESTS=test/t/005_soak.pl bash scripts/test.sh
 
-.PHONY: run stop test bench soak installcheck-regress installcheck-isolation installcheck-tap
+.PHONY: run stop test bench soak valgrind installcheck-regress installcheck-isolation installcheck-tap

@@ -13,6 +13,8 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 
@@ -85,6 +87,50 @@ pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
 							   len, PT_MAX_TEXT_KEY_BYTES),
 					 errhint("Use a shorter identifier, such as the id your application stores for it.")));
 	}
+}
+
+/*
+ * An array of keys must be present, one-dimensional, free of NULLs, and each
+ * text key must fit PT_MAX_TEXT_KEY_BYTES.  Returns the number of keys.
+ */
+int
+pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type)
+{
+	ArrayType  *keys;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", arg_name(fcinfo, argno))));
+	keys = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(keys) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", arg_name(fcinfo, argno))));
+	get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(keys, key_type, typlen, typbyval, typalign, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", arg_name(fcinfo, argno)),
+					 errdetail("Element %d is null.", i + 1)));
+		if (key_type == TEXTOID &&
+			toast_raw_datum_size(elems[i]) - VARHDRSZ > PT_MAX_TEXT_KEY_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("%s has a key that is too long", arg_name(fcinfo, argno)),
+					 errdetail("Element %d is %zu bytes; the limit is %d bytes.", i + 1,
+							   (Size) (toast_raw_datum_size(elems[i]) - VARHDRSZ), PT_MAX_TEXT_KEY_BYTES)));
+	}
+	return n;
 }
 
 /*

@@ -12,11 +12,13 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(presence_tracking_heartbeat);
 PG_FUNCTION_INFO_V1(presence_tracking_active_viewers);
 PG_FUNCTION_INFO_V1(presence_tracking_purge);
+PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
@@ -28,16 +30,18 @@ PG_FUNCTION_INFO_V1(presence_tracking_purge);
  *
  * $1 user, $2 artifact, $3 version, $4 at, $5 ttl (both statements).
  */
+#define STREAK_STARTS "EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
+#define HEARTBEAT_UPSERT \
+" ON CONFLICT (artifact_id, user_id, version_id) DO UPDATE SET" \
+"  joined_at = CASE WHEN " STREAK_STARTS " THEN EXCLUDED.last_seen_at ELSE p.joined_at END," \
+"  beats = CASE WHEN " STREAK_STARTS " THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END," \
+"  last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
+
 static const char heartbeat_sql[] =
 "INSERT INTO presence_tracking.presence AS p"
 "  (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)"
 " VALUES ($2, $1, $3, $4, $4, 1)"
-" ON CONFLICT (artifact_id, user_id, version_id) DO UPDATE SET"
-"  joined_at = CASE WHEN EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
-"                   THEN EXCLUDED.last_seen_at ELSE p.joined_at END,"
-"  beats = CASE WHEN EXCLUDED.last_seen_at OPERATOR(pg_catalog.>=) (p.last_seen_at OPERATOR(pg_catalog.+) $5)"
-"               THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END,"
-"  last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
+HEARTBEAT_UPSERT
 " RETURNING p.beats" EQ "1";
 
 /*
@@ -52,6 +56,35 @@ static const char other_version_live_sql[] =
 "   WHERE o.artifact_id" EQ "$2 AND o.user_id" EQ "$1"
 "     AND o.version_id OPERATOR(pg_catalog.<>) $3"
 "     AND o.last_seen_at OPERATOR(pg_catalog.>) ($4 OPERATOR(pg_catalog.-) $5))";
+
+/*
+ * The set-based heartbeat: the same upsert for arrays of keys, one statement.
+ * Duplicate keys in a batch collapse to one beat, and rows are written in key
+ * order, so concurrent batches lock rows in the same order.  Returns the
+ * joins: beats that started a streak where no other version of the artifact
+ * had the user present before the batch, one per (user, artifact).
+ *
+ * $1 users, $2 artifacts, $3 versions (arrays), $4 at, $5 ttl.
+ */
+static const char heartbeat_many_sql[] =
+"WITH batch AS ("
+"  SELECT DISTINCT b.a, b.u, b.v FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) AS b(u, a, v)"
+"   ORDER BY b.a, b.u, b.v"
+"), upserted AS ("
+"  INSERT INTO presence_tracking.presence AS p"
+"    (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)"
+"  SELECT batch.a, batch.u, batch.v, $4, $4, 1 FROM batch"
+HEARTBEAT_UPSERT
+"  RETURNING p.user_id, p.artifact_id, p.version_id, p.beats"
+")"
+" SELECT DISTINCT ON (s.user_id, s.artifact_id) s.user_id, s.artifact_id, s.version_id"
+"   FROM upserted s"
+"  WHERE s.beats" EQ "1 AND NOT EXISTS ("
+"    SELECT FROM presence_tracking.presence o"
+"     WHERE o.artifact_id" EQ "s.artifact_id AND o.user_id" EQ "s.user_id"
+"       AND o.version_id OPERATOR(pg_catalog.<>) s.version_id"
+"       AND o.last_seen_at OPERATOR(pg_catalog.>) ($4 OPERATOR(pg_catalog.-) $5))"
+"  ORDER BY s.user_id, s.artifact_id, s.version_id";
 
 /*
  * $1 artifact, $2 version or NULL, $3 ttl.  One row per user: the most
@@ -105,6 +138,43 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	pt_spi_finish();
 
 	PG_RETURN_BOOL(joined);
+}
+
+Datum
+presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
+{
+	static PtPlan slot;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			array_type = pt_key_type(fcinfo);
+	Oid			key_type = get_element_type(array_type);
+	Oid			argtypes[5] = {array_type, array_type, array_type, TIMESTAMPTZOID, INTERVALOID};
+	Datum		values[5];
+	int			n = pt_check_key_array(fcinfo, 0, key_type);
+	int			ret;
+
+	for (int i = 1; i < 3; i++)
+		if (pt_check_key_array(fcinfo, i, key_type) != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
+					 errhint("Element i of each array describes one beat.")));
+	for (int i = 0; i < 3; i++)
+		values[i] = PG_GETARG_DATUM(i);
+	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
+	pt_check_settings();
+	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
+	InitMaterializedSRF(fcinfo, 0);
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, heartbeat_many_sql, 5, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "heartbeat_many upsert failed: %s", SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	pt_spi_finish();
+
+	return (Datum) 0;
 }
 
 Datum

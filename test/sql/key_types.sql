@@ -33,6 +33,8 @@ SELECT presence_tracking.heartbeat(repeat('x', 512), 'doc-1', 'doc-1@v2');
 SELECT presence_tracking.heartbeat(repeat('x', 513), 'doc-1', 'doc-1@v2');
 SELECT presence_tracking.record_view('u', repeat('é', 300), 'v');
 SELECT presence_tracking.heartbeat('u', 'doc-1', NULL);
+SELECT * FROM presence_tracking.heartbeat_many(ARRAY['u', repeat('x', 513)], '{doc-1, doc-1}', '{v, v}');
+SELECT * FROM presence_tracking.heartbeat_many('{u1, u2}', '{doc-2, doc-2}', '{doc-2@v1, doc-2@v1}');
 DROP EXTENSION presence_tracking_text;
 DROP SCHEMA presence_tracking;
 

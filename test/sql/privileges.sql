@@ -25,6 +25,7 @@ RESET ROLE;
 -- The writer records through the functions, and only through them.
 SET ROLE regress_pt_writer;
 SELECT presence_tracking.heartbeat(2, 10, 100) AS joined;
+SELECT * FROM presence_tracking.heartbeat_many('{5}', '{10}', '{100}');
 SELECT presence_tracking.record_view(2, 10, 100, '2026-03-02 09:00+00') AS new_session;
 UPDATE presence_tracking.artifact_version_stats SET view_count = 1000;
 INSERT INTO presence_tracking.artifact_views VALUES (2, 10, 100, now());
@@ -43,6 +44,7 @@ SELECT user_id, view_count FROM presence_tracking.artifact_matrix(10);
 SELECT views, unique_viewers FROM presence_tracking.artifact_stats(10);
 SELECT user_id, view_count FROM presence_tracking.artifact_version_stats ORDER BY 1;
 SELECT presence_tracking.heartbeat(3, 10, 100);
+SELECT * FROM presence_tracking.heartbeat_many('{3}', '{10}', '{100}');
 SELECT presence_tracking.record_view(3, 10, 100);
 UPDATE presence_tracking.artifact_access SET last_viewed_at = now();
 RESET ROLE;

@@ -24,6 +24,7 @@ SELECT 1::bigint = 1::bigint;
 BEGIN;
 SELECT presence_tracking.heartbeat(1, 10, 100, pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 min') AS joined;
 SELECT presence_tracking.heartbeat(1, 10, 100) AS joined_again;
+SELECT * FROM presence_tracking.heartbeat_many('{2, 2}', '{10, 10}', '{100, 101}');
 SELECT user_id, version_id FROM presence_tracking.active_viewers(10);
 SELECT presence_tracking.record_view(1, 10, 100, '2026-03-02 09:00+00') AS new_session,
        presence_tracking.record_view(1, 10, 100, '2026-03-02 09:30+00') AS same_session;

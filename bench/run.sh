@@ -59,6 +59,8 @@ declare -A SCRIPT OPTS
 SCRIPT[hb_ext]=hb_ext.sql
 SCRIPT[hb_raw_unlogged]=hb_raw_unlogged.sql
 SCRIPT[hb_hw_logged]=hb_hw_logged.sql
+SCRIPT[hb_many_ext]=hb_many_ext.sql
+SCRIPT[hb_many_raw_unlogged]=hb_many_raw_unlogged.sql
 for s in on off; do
   for c in ext hw floor; do
     SCRIPT[rv_${c}_$s]=rv_$c.sql
@@ -121,6 +123,9 @@ read -r upd2 hot2 < <(stat_row presence_tracking.presence)
 read -r heap1 idx1 total1 < <(sizes presence_tracking.presence)
 beats_done=$((BEATS / CLIENTS * CLIENTS))
 log "size over $beats_done beats: heap $heap0 -> $heap1, indexes $idx0 -> $idx1 (${res% *} tps)"
+
+### 2b. Batches: 1000 beats per call, against the hand-written set-based upsert
+rounds batch hb_many_ext hb_many_raw_unlogged
 
 ### 3. record_view throughput, synchronous_commit on and off
 rounds record_view rv_ext_on rv_hw_on rv_floor_on rv_ext_off rv_hw_off rv_floor_off
@@ -201,6 +206,9 @@ r_rv_on=$(ratio "${MED[rv_ext_on]}" "${MED[rv_hw_on]}")
 r_rv_off=$(ratio "${MED[rv_ext_off]}" "${MED[rv_hw_off]}")
 r_rv_floor_on=$(ratio "${MED[rv_ext_on]}" "${MED[rv_floor_on]}")
 r_rv_floor_off=$(ratio "${MED[rv_ext_off]}" "${MED[rv_floor_off]}")
+r_many_single=$(awk -v m="${MED[hb_many_ext]}" -v s="${MED[hb_ext]}" 'BEGIN {printf "%.2f", 1000 * m / s}')
+r_many_raw=$(ratio "${MED[hb_many_ext]}" "${MED[hb_many_raw_unlogged]}")
+p_many_raw=$(paired hb_many_ext hb_many_raw_unlogged)
 p_hb_raw=$(paired hb_ext hb_raw_unlogged)
 p_hb_hw=$(paired hb_ext hb_hw_logged)
 p_rv_on=$(paired rv_ext_on rv_hw_on)
@@ -240,6 +248,8 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   echo "| --- | --- | --- | --- |"
   echo "| heartbeat / raw unlogged upsert (floor) | ${r_hb_raw}x (${p_hb_raw}x) | >= 0.9x | $(met "$r_hb_raw" 0.9) |"
   echo "| heartbeat / handwritten.heartbeat (logged, plpgsql) | ${r_hb_hw}x (${p_hb_hw}x) | >= 2.5x | $(met "$r_hb_hw" 2.5) |"
+  echo "| heartbeat_many, 1000 beats per call: beats/s / single-call heartbeat beats/s | ${r_many_single}x | >= 20x | $(met "$r_many_single" 20) |"
+  echo "| heartbeat_many / hand-written set-based upsert of the same 1000 rows (unlogged) | ${r_many_raw}x (${p_many_raw}x) | >= 1.0x | $(met "$r_many_raw" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit on | ${r_rv_on}x (${p_rv_on}x) | >= 1.0x | $(met "$r_rv_on" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit off | ${r_rv_off}x (${p_rv_off}x) | >= 1.5x | $(met "$r_rv_off" 1.5) |"
   echo "| duplicate sessions / count mismatches (extension) | ${CHECK[ext_dup]} / ${CHECK[ext_mismatch]} | 0 | $([ "$dups" -eq 0 ] && echo yes || echo no) |"
@@ -254,6 +264,8 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   row heartbeat "presence_tracking.heartbeat()" hb_ext
   row heartbeat "raw upsert, unlogged table (floor)" hb_raw_unlogged
   row heartbeat "handwritten.heartbeat() (logged, plpgsql)" hb_hw_logged
+  row "batch (1000 beats per call)" "presence_tracking.heartbeat_many()" hb_many_ext
+  row "batch (1000 beats per call)" "INSERT ... SELECT ... ON CONFLICT, unlogged (hand-written)" hb_many_raw_unlogged
   for s in on off; do
     row "record_view, sync $s" "presence_tracking.record_view()" rv_ext_$s
     row "record_view, sync $s" "handwritten.record_view() (expert)" rv_hw_$s

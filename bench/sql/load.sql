@@ -55,5 +55,13 @@ INSERT INTO handwritten.presence (user_id, artifact_id, version_id, last_seen_at
 SELECT u, u % 2000 + 1, (u % 2000 + 1) * 10, now() FROM generate_series(1, 50000) u ORDER BY 2, 1;
 INSERT INTO handwritten.presence_unlogged (user_id, artifact_id, version_id, last_seen_at)
 SELECT u, u % 2000 + 1, (u % 2000 + 1) * 10, now() FROM generate_series(1, 50000) u ORDER BY 2, 1;
+-- Batches of 1000 beats for heartbeat_many and its hand-written twin: batch b
+-- holds users b*1000+1 .. b*1000+1000, keyed as above.
+CREATE TABLE public.beat_batches AS
+SELECT b, array_agg(g ORDER BY g) AS users, array_agg(g % 2000 + 1 ORDER BY g) AS artifacts,
+       array_agg((g % 2000 + 1) * 10 ORDER BY g) AS versions
+  FROM generate_series(0, 49) b, generate_series(b * 1000 + 1, b * 1000 + 1000) g GROUP BY b;
+ALTER TABLE public.beat_batches ADD PRIMARY KEY (b);
 COMMIT;
+VACUUM ANALYZE public.beat_batches;
 VACUUM ANALYZE presence_tracking.presence, handwritten.presence, handwritten.presence_unlogged;

@@ -9,6 +9,9 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use PresenceInvariants;
 
 my $seconds = $ENV{PT_STORM_SECONDS} // 10;
 my $node = PostgreSQL::Test::Cluster->new('storm');
@@ -47,23 +50,12 @@ sub storm
 	return $calls;
 }
 
-# Ledger rows beyond the first inside one debounce window, over all keys.
-sub duplicates
-{
-	my ($ledger, $debounce) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (
-		  SELECT viewed_at - lag(viewed_at) OVER (PARTITION BY user_id, version_id ORDER BY viewed_at) AS gap
-		    FROM $ledger) g
-		 WHERE gap < interval '$debounce'});
-}
-
 my $calls = storm('presence_tracking.record_view');
 my ($ledger, $counted, $pairs) = split /\|/, $node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM presence_tracking.artifact_views),
 	       (SELECT sum(view_count) FROM presence_tracking.artifact_version_stats),
 	       (SELECT count(*) FROM presence_tracking.artifact_version_stats)});
-my $dups = duplicates('presence_tracking.artifact_views', '1 hour');
+my $dups = duplicate_sessions($node, 'presence_tracking.artifact_views', '1 hour');
 diag("record_view storm, 1 h debounce: calls $calls, ledger rows $ledger, "
 	  . "sum(view_count) $counted, (user, version) pairs $pairs, duplicate sessions $dups");
 cmp_ok($calls, '>', 1000, 'the storm made many calls');
@@ -71,16 +63,7 @@ is($ledger, $pairs, 'one session per (user, version) inside the debounce');
 is($counted, $ledger, 'sum(view_count) equals the ledger rows');
 is($dups, 0, 'no duplicate sessions');
 
-my $invariant = q{
-	SELECT count(*) FROM presence_tracking.artifact_version_stats s
-	  LEFT JOIN LATERAL (SELECT count(*) AS n, min(viewed_at) AS first, max(viewed_at) AS last
-	                       FROM presence_tracking.artifact_views l
-	                      WHERE l.user_id = s.user_id AND l.version_id = s.version_id) l ON true
-	 WHERE s.view_count <> l.n OR s.first_viewed_at <> l.first OR s.last_viewed_at < l.last
-	    OR NOT EXISTS (SELECT FROM presence_tracking.artifact_access a
-	                    WHERE a.user_id = s.user_id AND a.artifact_id = s.artifact_id
-	                      AND a.last_viewed_at >= s.last_viewed_at)};
-is($node->safe_psql('postgres', $invariant), '0', 'every (user, version) agrees with its ledger and access row');
+is(tier_violations($node), '0', 'every (user, version) agrees with its ledger and access row');
 
 # Again with a 1 s debounce, so that sessions open all the time on the hot
 # keys and calls race across the debounce edge.
@@ -93,12 +76,12 @@ $calls = storm('presence_tracking.record_view');
 ($ledger, $counted) = split /\|/, $node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM presence_tracking.artifact_views),
 	       (SELECT sum(view_count) FROM presence_tracking.artifact_version_stats)});
-$dups = duplicates('presence_tracking.artifact_views', '1 second');
+$dups = duplicate_sessions($node, 'presence_tracking.artifact_views', '1 second');
 diag("record_view storm, 1 s debounce: calls $calls, ledger rows $ledger, "
 	  . "sum(view_count) $counted, duplicate sessions $dups");
 is($counted, $ledger, 'sum(view_count) equals the ledger rows (1 s debounce)');
 is($dups, 0, 'no two sessions closer than the debounce');
-is($node->safe_psql('postgres', $invariant), '0', 'every (user, version) still agrees');
+is(tier_violations($node), '0', 'every (user, version) still agrees');
 
 # The hand-written naive version under the same storm.
 SKIP:
@@ -108,7 +91,7 @@ SKIP:
 	skip 'no hand-written baseline (PT_BASELINE)', 2 unless -f $baseline;
 	$node->safe_psql('postgres', slurp_file($baseline));
 	$calls = storm('handwritten.record_view_naive');
-	my $naive_dups = duplicates('handwritten.views', '1 hour');
+	my $naive_dups = duplicate_sessions($node, 'handwritten.views', '1 hour');
 	diag("handwritten.record_view_naive storm: calls $calls, duplicate sessions $naive_dups");
 	cmp_ok($naive_dups, '>', 0, 'the hand-written select-then-insert version double-counts');
 }

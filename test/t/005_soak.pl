@@ -8,6 +8,9 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use PresenceInvariants;
 
 my $seconds = $ENV{PT_SOAK_SECONDS} // 30;
 my $node = PostgreSQL::Test::Cluster->new('soak');
@@ -78,21 +81,8 @@ ok($log !~ /deadlock detected/, 'no deadlock in the server log during the soak')
 my @errors = $log =~ /^.*\bERROR:.*$/mg;
 is(scalar(@errors), 0, 'no error in the server log during the soak') or diag(join("\n", @errors[0 .. ($#errors < 9 ? $#errors : 9)]));
 
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM presence_tracking.artifact_version_stats s
-	  LEFT JOIN LATERAL (SELECT count(*) AS n, min(viewed_at) AS first, max(viewed_at) AS last
-	                       FROM presence_tracking.artifact_views l
-	                      WHERE l.user_id = s.user_id AND l.version_id = s.version_id) l ON true
-	 WHERE s.view_count <> l.n OR s.first_viewed_at <> l.first OR s.last_viewed_at < l.last
-	    OR NOT EXISTS (SELECT FROM presence_tracking.artifact_access a
-	                    WHERE a.user_id = s.user_id AND a.artifact_id = s.artifact_id
-	                      AND a.last_viewed_at >= s.last_viewed_at)}), '0',
-	'the view tiers agree after the soak');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM (
-	  SELECT viewed_at - lag(viewed_at) OVER (PARTITION BY user_id, version_id ORDER BY viewed_at) AS gap
-	    FROM presence_tracking.artifact_views) g WHERE gap < interval '2 s'}), '0',
-	'no duplicate sessions');
+is(tier_violations($node), '0', 'the view tiers agree after the soak');
+is(duplicate_sessions($node, 'presence_tracking.artifact_views', '2 s'), '0', 'no duplicate sessions');
 # Bounded: the purge keeps rows to the last few seconds' beats, and HOT
 # pruning and vacuum keep the pages from growing with the number of beats.
 cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.presence'), '<=', 2000 * 300,

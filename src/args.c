@@ -91,10 +91,11 @@ pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
 
 /*
  * An array of keys must be present, one-dimensional, free of NULLs, and each
- * text key must fit PT_MAX_TEXT_KEY_BYTES.  Returns the number of keys.
+ * text key must fit PT_MAX_TEXT_KEY_BYTES.  Returns the number of keys and
+ * sets *keys_out to them.
  */
 int
-pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type)
+pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **keys_out)
 {
 	ArrayType  *keys;
 	Datum	   *elems;
@@ -130,6 +131,7 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type)
 					 errdetail("Element %d is %zu bytes; the limit is %d bytes.", i + 1,
 							   (Size) (toast_raw_datum_size(elems[i]) - VARHDRSZ), PT_MAX_TEXT_KEY_BYTES)));
 	}
+	*keys_out = elems;
 	return n;
 }
 
@@ -191,4 +193,18 @@ pt_seconds_interval(int seconds)
 
 	interval->time = (int64) seconds * USECS_PER_SEC;
 	return interval;
+}
+
+/*
+ * The start of the window of the given length that ends at "at".  The SQL
+ * compares stored times with it directly, so no row pays for interval
+ * arithmetic.  A start before the earliest timestamp is -infinity, which no
+ * stored time is at or before.
+ */
+TimestampTz
+pt_window_start(TimestampTz at, int seconds)
+{
+	TimestampTz start = at - (TimestampTz) seconds * USECS_PER_SEC;
+
+	return start < MIN_TIMESTAMP ? DT_NOBEGIN : start;
 }

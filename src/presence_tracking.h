@@ -39,10 +39,12 @@ extern bool pt_cron_schedule_is_valid(const char *schedule, const char **why);
 /* args.c: argument checks shared by every writer. */
 extern Oid	pt_key_type(FunctionCallInfo fcinfo);
 extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
-extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type);
+extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type,
+							   Datum **keys_out);
 extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
 extern void pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values);
 extern Interval *pt_seconds_interval(int seconds);
+extern TimestampTz pt_window_start(TimestampTz at, int seconds);
 
 /* plans.c: saved SPI plans, one per SQL function. */
 typedef struct PtPlan

@@ -23,10 +23,13 @@
 
 PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 
-#define GE " OPERATOR(pg_catalog.>=) "
-#define NEW_SESSION "EXCLUDED.last_viewed_at" GE "(g.last_viewed_at OPERATOR(pg_catalog.+) $5)"
+/*
+ * A call opens a session when the previous view is at least one debounce
+ * old: at or before the start of the debounce window that ends at the call.
+ */
+#define NEW_SESSION "g.last_viewed_at OPERATOR(pg_catalog.<=) $5"
 
-/* $1 user, $2 artifact, $3 version, $4 at, $5 debounce. */
+/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
 static const char record_view_sql[] =
 "WITH stats AS ("
 "  INSERT INTO presence_tracking.artifact_version_stats AS g"
@@ -48,14 +51,14 @@ static const char record_view_sql[] =
 ")"
 " SELECT new_session FROM stats";
 
-/* The same-session path.  $1 user, $2 artifact, $3 version, $4 at, $5 debounce. */
+/* The same-session path.  $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
 static const char touch_sql[] =
 "WITH touched AS ("
 "  UPDATE presence_tracking.artifact_version_stats g SET"
 "    session_hits = g.session_hits OPERATOR(pg_catalog.+) 1,"
 "    last_viewed_at = GREATEST(g.last_viewed_at, $4)"
 "  WHERE g.user_id OPERATOR(pg_catalog.=) $1 AND g.version_id OPERATOR(pg_catalog.=) $3"
-"    AND $4 OPERATOR(pg_catalog.<) (g.last_viewed_at OPERATOR(pg_catalog.+) $5)"
+"    AND g.last_viewed_at OPERATOR(pg_catalog.>) $5"
 "  RETURNING 1"
 "), access AS ("
 "  INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
@@ -71,14 +74,14 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	static PtPlan touch_slot;
 	static PtPlan upsert_slot;
 	Oid			key_type = pt_key_type(fcinfo);
-	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, INTERVALOID};
+	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[5];
 	bool		new_session;
 	bool		isnull;
 	int			ret;
 
 	pt_writer_args(fcinfo, key_type, values);
-	values[4] = IntervalPGetDatum(pt_seconds_interval(pt_view_debounce));
+	values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(values[3]), pt_view_debounce));
 
 	pt_spi_connect();
 	ret = SPI_execute_plan(pt_plan(&touch_slot, fcinfo, touch_sql, 5, argtypes),

@@ -1,0 +1,208 @@
+# Upgrades.  For every release before the current default version and each
+# key type: a database created at the old version and filled keeps every row
+# through ALTER EXTENSION ... UPDATE, ends with the same objects as a fresh
+# install, keeps its grants and its pg_cron job, and works as before.  The
+# library under test also serves a database that has not run the update yet
+# (C entry points stay valid across releases).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use PresenceFixture;
+
+# Every release of the SQL objects before the current one, with what the
+# update to the current version changes in the objects (lines of
+# $describe_sql removed and added).  Add a version here with its upgrade
+# script, and the changes of a new upgrade script to every entry.
+my %changes_since = (
+	'1.0' => {
+		removed => [
+			'constraint presence_tracking.artifact_version_stats artifact_version_stats_session_hits_check CHECK ((session_hits > 0))',
+			'constraint presence_tracking.artifact_version_stats artifact_version_stats_view_count_check CHECK ((view_count > 0))',
+			'constraint presence_tracking.presence presence_beats_check CHECK ((beats > 0))',
+		],
+		added => [],
+	},);
+my @old_versions = sort keys %changes_since;
+
+my %extension_of = (
+	bigint => 'presence_tracking',
+	uuid   => 'presence_tracking_uuid',
+	text   => 'presence_tracking_text',);
+
+# Everything about the extension's objects that an upgrade could get wrong,
+# as text: members, columns, constraints, indexes, storage, functions with
+# their bodies and settings, privileges, config tables.
+my $describe_sql = q{
+SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+  SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid) AS line
+    FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+   WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+     AND e.extname LIKE 'presence_tracking%'
+  UNION ALL
+  SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attname,
+                format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                pg_get_expr(ad.adbin, ad.adrelid))
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+   WHERE c.relnamespace = 'presence_tracking'::regnamespace AND a.attnum > 0
+     AND NOT a.attisdropped
+  UNION ALL
+  SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE connamespace = 'presence_tracking'::regnamespace
+  UNION ALL
+  SELECT format('relation %s kind=%s persistence=%s options=%s acl=%s', c.oid::regclass,
+                c.relkind, c.relpersistence, c.reloptions, c.relacl)
+    FROM pg_class c WHERE c.relnamespace = 'presence_tracking'::regnamespace
+  UNION ALL
+  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+   WHERE c.relnamespace = 'presence_tracking'::regnamespace
+  UNION ALL
+  SELECT format('function %s secdef=%s volatile=%s strict=%s config=%s acl=%s body=%s',
+                p.oid::regprocedure, p.prosecdef, p.provolatile, p.proisstrict,
+                p.proconfig, p.proacl, pg_get_functiondef(p.oid))
+    FROM pg_proc p WHERE p.pronamespace = 'presence_tracking'::regnamespace
+  UNION ALL
+  SELECT format('config %s', e.extconfig::regclass[])
+    FROM pg_extension e WHERE e.extname LIKE 'presence_tracking%'
+) objects};
+
+# Each C function of the database's extension resolves in the installed
+# library: the C validator of CREATE FUNCTION looks the symbol up.  Returns
+# the symbols that do not, or an empty string.
+sub missing_entry_points
+{
+	my ($node, $db) = @_;
+	my $symbols = $node->safe_psql(
+		$db, q{
+		SELECT string_agg(DISTINCT probin || ' ' || prosrc, E'\n')
+		  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+		 WHERE l.lanname = 'c' AND p.pronamespace = 'presence_tracking'::regnamespace});
+	my @missing;
+	for my $line (split /\n/, $symbols)
+	{
+		my ($library, $symbol) = split / /, $line;
+		my ($ret, $out, $err) = $node->psql($db,
+			"CREATE FUNCTION pg_temp.probe() RETURNS void AS '$library', '$symbol' LANGUAGE c");
+		push @missing, "$symbol ($err)" if $ret != 0;
+	}
+	return join(', ', @missing);
+}
+
+# The lines only in $before and the lines only in $after, sorted.
+sub line_changes
+{
+	my ($before, $after) = @_;
+	my %in_before = map { $_ => 1 } split /\n/, $before;
+	my %in_after = map { $_ => 1 } split /\n/, $after;
+	return ([ sort grep { !$in_after{$_} } keys %in_before ],
+		[ sort grep { !$in_before{$_} } keys %in_after ]);
+}
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 16
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
+
+my $current = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'presence_tracking'});
+ok(!grep({ $_ eq $current } @old_versions), "the default version $current is not an old one");
+
+for my $type (qw(bigint uuid text))
+{
+	my $ext = $extension_of{$type};
+
+	# A fresh install of the current version: what every upgrade must reach.
+	$node->safe_psql('postgres', "CREATE DATABASE fresh_$type");
+	$node->safe_psql("fresh_$type", "CREATE EXTENSION $ext");
+	my $fresh = $node->safe_psql("fresh_$type", $describe_sql);
+
+	for my $old (@old_versions)
+	{
+		(my $tag = "${type}_$old") =~ s/\W/_/g;
+
+		# The new library with the old SQL objects, not updated.
+		my $stay = "stay_$tag";
+		$node->safe_psql('postgres', "CREATE DATABASE $stay");
+		$node->safe_psql($stay, "CREATE EXTENSION $ext VERSION '$old'");
+		is($node->safe_psql($stay, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
+			$old, "$stay: installed at $old");
+		is(missing_entry_points($node, $stay), '',
+			"$stay: every C function of $old resolves in the new library");
+		$node->safe_psql($stay, fill_sql($type));
+		is(invariant_violations($node, $stay), '0', "$stay: filled by the new library");
+		check_filled_works($node, $stay, $type, $stay);
+		my $k = sub { key_literal($type, @_) };
+		is( $node->safe_psql(
+				$stay,
+				sprintf(
+					"SELECT count(*) FROM presence_tracking.heartbeat_many(ARRAY[%s, %s], ARRAY[%s, %s], ARRAY[%s, %s])",
+					$k->('u', 7), $k->('u', 8), $k->('a', 70), $k->('a', 70), $k->('v', 700), $k->('v', 700))),
+			'2', "$stay: heartbeat_many");
+		is($node->safe_psql($stay, 'SELECT presence_tracking.purge() >= 0'),
+			't', "$stay: purge");
+
+		# The update.
+		my $up = "up_$tag";
+		$node->safe_psql('postgres', "CREATE DATABASE $up");
+		$node->safe_psql($up, "CREATE EXTENSION $ext VERSION '$old'");
+		$node->safe_psql($up, fill_sql($type));
+		my %before;
+		$before{$_} = table_text($node, $up, $_) for presence_tables();
+		my $objects_before = $node->safe_psql($up, $describe_sql);
+		$node->safe_psql($up, "ALTER EXTENSION $ext UPDATE");
+		is($node->safe_psql($up, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
+			$current, "$up: updated from $old to $current");
+		for my $table (presence_tables())
+		{
+			is(table_text($node, $up, $table), $before{$table},
+				"$up: every row of $table kept");
+		}
+		my $objects_after = $node->safe_psql($up, $describe_sql);
+		my ($removed, $added) = line_changes($objects_before, $objects_after);
+		is_deeply($removed, $changes_since{$old}{removed}, "$up: the objects the update removes");
+		is_deeply($added, $changes_since{$old}{added}, "$up: the objects the update adds");
+		is($objects_after, $fresh,
+			"$up: the same objects, grants and settings as a fresh install of $current");
+		check_filled_works($node, $up, $type, $up);
+	}
+}
+
+# pg_cron in the same database: the update keeps the one purge job, with its
+# id, and the roles keep their grants (checked by the comparison above and
+# here through a writer that calls record_view after the update).
+$node->safe_psql('postgres', "CREATE EXTENSION presence_tracking VERSION '$old_versions[0]'");
+my $job_sql = q{SELECT string_agg(jobid || ' ' || schedule || ' ' || command, ',') FROM cron.job WHERE jobname = 'presence_tracking_purge'};
+my $job = $node->safe_psql('postgres', $job_sql);
+like($job, qr/^\d+ 0 \* \* \* \* SELECT presence_tracking.purge\(\)$/,
+	"cron: installing $old_versions[0] scheduled the purge job");
+$node->safe_psql('postgres',
+	'CREATE ROLE app LOGIN; GRANT presence_tracking_writer, presence_tracking_reader TO app');
+$node->safe_psql('postgres', 'ALTER EXTENSION presence_tracking UPDATE');
+is($node->safe_psql('postgres', $job_sql), $job, 'cron: the update keeps the job and its id');
+is( $node->safe_psql(
+		'postgres',
+		'SET ROLE app; SELECT presence_tracking.record_view(1, 2, 3); SELECT presence_tracking.has_viewed(1, 3)'),
+	"t\nt",
+	'a writer and reader calls the updated extension');
+my ($ret, $out, $err) = $node->psql('postgres',
+	'SET ROLE app; DELETE FROM presence_tracking.artifact_views');
+like($err, qr/permission denied for table artifact_views/,
+	'the writer still cannot write the tables directly');
+$node->safe_psql('postgres', 'DROP EXTENSION presence_tracking');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM cron.job'),
+	'0', 'cron: DROP EXTENSION after the update removes the job');
+
+$node->stop;
+done_testing();

@@ -108,6 +108,44 @@ static const char purge_sql[] =
 "DELETE FROM presence_tracking.presence"
 " WHERE last_seen_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)";
 
+/*
+ * A beat on a row that exists, written in place (rows.c) as the upsert
+ * would: sets *started when it starts a streak.  Returns false, having
+ * written nothing, when there is no such row or the table is left to SQL.
+ * values as for heartbeat_sql.
+ */
+static bool
+beat_existing_row(Datum *values, bool *started)
+{
+	PtRows		t;
+	bool		found;
+
+	if (!pt_rows_open(&t, "presence"))
+		return false;
+	pt_rows_set(&t, "artifact_id", values[1]);
+	pt_rows_set(&t, "user_id", values[0]);
+	pt_rows_set(&t, "version_id", values[2]);
+	found = pt_rows_lock(&t);
+	if (found)
+	{
+		TimestampTz last_seen = DatumGetTimestampTz(pt_rows_get(&t, "last_seen_at"));
+
+		*started = last_seen <= DatumGetTimestampTz(values[4]);
+		if (*started)
+		{
+			pt_rows_set(&t, "joined_at", values[3]);
+			pt_rows_set(&t, "beats", Int64GetDatum(1));
+		}
+		else
+			pt_rows_increment(&t, "beats");
+		if (DatumGetTimestampTz(values[3]) > last_seen)
+			pt_rows_set(&t, "last_seen_at", values[3]);
+		pt_rows_update(&t);
+	}
+	pt_rows_close(&t);
+	return found;
+}
+
 Datum
 presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 {
@@ -116,7 +154,8 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[5];
-	bool		joined;
+	bool		written;
+	bool		joined = false;
 	bool		isnull;
 	int			ret;
 
@@ -124,12 +163,20 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	pt_check_settings();
 	values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(values[3]), pt_ttl));
 
+	written = beat_existing_row(values, &joined);
+	if (written && !joined)
+		PG_RETURN_BOOL(false);
+
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, heartbeat_sql, 5, argtypes),
-						   values, NULL, false, 1);
-	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "heartbeat upsert failed: %s", SPI_result_code_string(ret));
-	joined = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!written)
+	{
+		/* No row to write in place: the upsert, which also settles a race to insert it. */
+		ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, heartbeat_sql, 5, argtypes),
+							   values, NULL, false, 1);
+		if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+			elog(ERROR, "heartbeat upsert failed: %s", SPI_result_code_string(ret));
+		joined = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	if (joined)
 	{
 		ret = SPI_execute_plan(pt_plan(&other_version_slot, fcinfo, other_version_live_sql, 5, argtypes),

@@ -14,6 +14,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "utils/timestamp.h"
 
 /* Schema that holds every object of the extension (not relocatable). */
@@ -57,6 +58,25 @@ extern SPIPlanPtr pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql
 						  int nargs, Oid *argtypes);
 extern void pt_spi_connect(void);
 extern void pt_spi_finish(void);
+
+/* rows.c: one row of an extension table, by primary key, written in place. */
+typedef struct PtRows
+{
+	Relation	rel;
+	Relation	pkey;			/* its primary key index */
+	EState	   *estate;
+	ResultRelInfo *result;
+	TupleTableSlot *old;		/* the row as found */
+	TupleTableSlot *row;		/* the key looked for, then the values to write */
+} PtRows;
+
+extern bool pt_rows_open(PtRows *t, const char *relname);
+extern void pt_rows_set(PtRows *t, const char *name, Datum value);
+extern Datum pt_rows_get(PtRows *t, const char *name);
+extern void pt_rows_increment(PtRows *t, const char *name);
+extern bool pt_rows_lock(PtRows *t);
+extern void pt_rows_update(PtRows *t);
+extern void pt_rows_close(PtRows *t);
 
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"

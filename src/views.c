@@ -11,11 +11,11 @@
  * row is written from that result in the same statement, and the access row
  * alongside: all tiers or none, in the caller's transaction.
  *
- * Most calls continue an open session.  They take a cheaper path first: a
- * plain UPDATE of the aggregate row that only matches when the call stays
- * inside the window (rechecked on the latest row version under the row lock,
- * so it cannot race a session start).  Only when it matches nothing, a first
- * view or a new session, does the upsert above run.
+ * Most calls continue an open session.  They take a cheaper path first:
+ * the aggregate row is found and locked by its key and, when the call is
+ * inside its window (judged on the latest version, under the lock, so it
+ * cannot race a session start), it and the access row are written in place
+ * (rows.c).  Only a first view or a new session runs the upsert above.
  */
 #include "presence_tracking.h"
 
@@ -51,27 +51,80 @@ static const char record_view_sql[] =
 ")"
 " SELECT new_session FROM stats";
 
-/* The same-session path.  $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
-static const char touch_sql[] =
-"WITH touched AS ("
-"  UPDATE presence_tracking.artifact_version_stats g SET"
-"    session_hits = g.session_hits OPERATOR(pg_catalog.+) 1,"
-"    last_viewed_at = GREATEST(g.last_viewed_at, $4)"
-"  WHERE g.user_id OPERATOR(pg_catalog.=) $1 AND g.version_id OPERATOR(pg_catalog.=) $3"
-"    AND g.last_viewed_at OPERATOR(pg_catalog.>) $5"
-"  RETURNING 1"
-"), access AS ("
-"  INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
-"  SELECT $1, $2, $4 FROM touched"
-"  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
-"    last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)"
-")"
-" SELECT FROM touched";
+/* The access tier alone, for when its row cannot be written in place. */
+static const char access_sql[] =
+"INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
+" VALUES ($1, $2, $4)"
+" ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
+"   last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)";
+
+/* Moves the access row of (user, artifact) forward to the call's time. */
+static void
+touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
+{
+	static PtPlan access_slot;
+	PtRows		access;
+	int			ret;
+
+	if (pt_rows_open(&access, "artifact_access"))
+	{
+		bool		found;
+
+		pt_rows_set(&access, "user_id", values[0]);
+		pt_rows_set(&access, "artifact_id", values[1]);
+		found = pt_rows_lock(&access);
+		if (found && DatumGetTimestampTz(values[3]) >
+			DatumGetTimestampTz(pt_rows_get(&access, "last_viewed_at")))
+		{
+			pt_rows_set(&access, "last_viewed_at", values[3]);
+			pt_rows_update(&access);
+		}
+		pt_rows_close(&access);
+		if (found)
+			return;
+	}
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&access_slot, fcinfo, access_sql, 5, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "record_view access upsert failed: %s", SPI_result_code_string(ret));
+	pt_spi_finish();
+}
+
+/*
+ * A call inside the open session of (user, version): the aggregate row and
+ * the access row written in place.  Returns false, having written nothing,
+ * when there is no aggregate row, the call opens a new session, or the table
+ * is left to SQL.
+ */
+static bool
+continue_session(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
+{
+	PtRows		stats;
+	bool		in_session;
+
+	if (!pt_rows_open(&stats, "artifact_version_stats"))
+		return false;
+	pt_rows_set(&stats, "user_id", values[0]);
+	pt_rows_set(&stats, "version_id", values[2]);
+	in_session = pt_rows_lock(&stats) &&
+		DatumGetTimestampTz(pt_rows_get(&stats, "last_viewed_at")) > DatumGetTimestampTz(values[4]);
+	if (in_session)
+	{
+		pt_rows_increment(&stats, "session_hits");
+		if (DatumGetTimestampTz(values[3]) > DatumGetTimestampTz(pt_rows_get(&stats, "last_viewed_at")))
+			pt_rows_set(&stats, "last_viewed_at", values[3]);
+		pt_rows_update(&stats);
+	}
+	pt_rows_close(&stats);
+	if (in_session)
+		touch_access(fcinfo, values, argtypes);
+	return in_session;
+}
 
 Datum
 presence_tracking_record_view(PG_FUNCTION_ARGS)
 {
-	static PtPlan touch_slot;
 	static PtPlan upsert_slot;
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
@@ -83,20 +136,15 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	pt_writer_args(fcinfo, key_type, values);
 	values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(values[3]), pt_view_debounce));
 
+	if (continue_session(fcinfo, values, argtypes))
+		PG_RETURN_BOOL(false);
+
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&touch_slot, fcinfo, touch_sql, 5, argtypes),
+	ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, record_view_sql, 5, argtypes),
 						   values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
-	new_session = false;
-	if (SPI_processed == 0)
-	{
-		ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, record_view_sql, 5, argtypes),
-							   values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
-		new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pt_spi_finish();
 
 	PG_RETURN_BOOL(new_session);

@@ -1,0 +1,234 @@
+/*
+ * rows.c
+ *      One row of an extension table, found and locked by its primary key
+ *      and rewritten in place: the write most calls make.
+ *
+ * A heartbeat on a row that exists, or a view inside an open session,
+ * changes a few columns of one row that the primary key finds.  Doing that
+ * through SPI sets up a plan's whole executor state for every call; here it
+ * is an index probe, a row lock and the same table and index update the
+ * executor makes (ExecSimpleRelationUpdate, as logical replication applies
+ * an UPDATE).  The row is found with a dirty snapshot and locked like an
+ * UPDATE would, waiting for a transaction that is writing it and looking
+ * again after a concurrent update, so that the new values are computed from
+ * the latest committed version under the lock.
+ *
+ * Only a table as the extension created it takes this path: a table that
+ * has triggers, CHECK constraints, generated columns or row security, or
+ * that the current user may not update, is left to SQL (pt_rows_open
+ * returns false), where the executor applies all of those.
+ */
+#include "presence_tracking.h"
+
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/*
+ * Opens table relname of the extension for row writes.  Returns false, with
+ * nothing left open, when the table must be written through SQL.
+ */
+bool
+pt_rows_open(PtRows *t, const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid(PT_SCHEMA, false));
+	Relation	rel;
+	TupleConstr *constr;
+	RangeTblEntry *rte;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, RowExclusiveLock);
+	constr = RelationGetDescr(rel)->constr;
+	if (rel->trigdesc != NULL || rel->rd_rel->relrowsecurity ||
+		(constr != NULL && (constr->num_check > 0 || constr->has_generated_stored)) ||
+		!OidIsValid(RelationGetPrimaryKeyIndex(rel)) ||
+		pg_class_aclmask(relid, GetUserId(), ACL_SELECT | ACL_UPDATE, ACLMASK_ALL) !=
+		(ACL_SELECT | ACL_UPDATE))
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+
+	t->rel = rel;
+	t->pkey = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	t->estate = CreateExecutorState();
+	t->estate->es_snapshot = GetActiveSnapshot();
+	/* A range table entry for the messages of a failed NOT NULL check. */
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(t->estate, list_make1(rte));
+	t->result = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->result, rel, 1, NULL, 0);
+	ExecOpenIndices(t->result, false);
+	t->old = table_slot_create(rel, NULL);
+	t->row = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	ExecClearTuple(t->row);
+	memset(t->row->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	return true;
+}
+
+void
+pt_rows_close(PtRows *t)
+{
+	ExecDropSingleTupleTableSlot(t->old);
+	ExecDropSingleTupleTableSlot(t->row);
+	ExecCloseIndices(t->result);
+	FreeExecutorState(t->estate);
+	/* Locks are kept to the end of the transaction, as for any write. */
+	index_close(t->pkey, NoLock);
+	table_close(t->rel, NoLock);
+}
+
+static int
+column_index(PtRows *t, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return i;
+	}
+	elog(ERROR, "column \"%s\" of table \"%s\" does not exist", name, RelationGetRelationName(t->rel));
+	return -1;					/* not reached */
+}
+
+/* Column name of the row: the key to look for, or the value to write. */
+void
+pt_rows_set(PtRows *t, const char *name, Datum value)
+{
+	int			i = column_index(t, name);
+
+	t->row->tts_values[i] = value;
+	t->row->tts_isnull[i] = false;
+}
+
+/* Column name of the row, as found by pt_rows_lock or as set since. */
+Datum
+pt_rows_get(PtRows *t, const char *name)
+{
+	int			i = column_index(t, name);
+
+	Assert(!t->row->tts_isnull[i]);
+	return t->row->tts_values[i];
+}
+
+/* Adds one to bigint column name of the row. */
+void
+pt_rows_increment(PtRows *t, const char *name)
+{
+	int64		sum;
+
+	if (pg_add_s64_overflow(DatumGetInt64(pt_rows_get(t, name)), 1, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	pt_rows_set(t, name, Int64GetDatum(sum));
+}
+
+/*
+ * Finds the row whose primary key columns hold the values set with
+ * pt_rows_set and locks it as an UPDATE of non-key columns does.  Returns
+ * false when there is no such row (committed or being inserted by a
+ * transaction that then aborts).  Otherwise the row's columns are loaded
+ * for pt_rows_get, from its latest version, which no other transaction can
+ * change until this one ends.
+ */
+bool
+pt_rows_lock(PtRows *t)
+{
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(t->pkey);
+	ScanKeyData keys[INDEX_MAX_KEYS];
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	bool		found = false;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		int			column = t->pkey->rd_index->indkey.values[k] - 1;
+		Oid			type = t->pkey->rd_opcintype[k];
+		Oid			equals = get_opfamily_member(t->pkey->rd_opfamily[k], type, type,
+												 BTEqualStrategyNumber);
+
+		if (!OidIsValid(equals) || t->row->tts_isnull[column])
+			elog(ERROR, "no key for column %d of \"%s\"", column + 1, RelationGetRelationName(t->rel));
+		ScanKeyInit(&keys[k], k + 1, BTEqualStrategyNumber, get_opcode(equals),
+					t->row->tts_values[column]);
+		keys[k].sk_collation = t->pkey->rd_indcollation[k];
+	}
+
+	t->estate->es_output_cid = GetCurrentCommandId(true);
+	InitDirtySnapshot(dirty);
+	scan = index_beginscan(t->rel, t->pkey, &dirty, nkeys, 0);
+	for (;;)
+	{
+		TransactionId writer;
+		TM_FailureData failure;
+		TM_Result	result;
+
+		index_rescan(scan, keys, nkeys, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, t->old))
+			break;
+		/* Another transaction is inserting or changing the row: wait, look again. */
+		writer = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		if (TransactionIdIsValid(writer))
+		{
+			XactLockTableWait(writer, t->rel, &t->old->tts_tid, XLTW_Lock);
+			continue;
+		}
+		result = table_tuple_lock(t->rel, &t->old->tts_tid, GetActiveSnapshot(), t->old,
+								  t->estate->es_output_cid, LockTupleNoKeyExclusive,
+								  LockWaitBlock, 0, &failure);
+		if (result == TM_Ok)
+		{
+			found = true;
+			break;
+		}
+		/* Updated or deleted after the probe saw it: look again. */
+		if (result != TM_Updated && result != TM_Deleted)
+			elog(ERROR, "unexpected result %d locking a row of \"%s\"", (int) result,
+				 RelationGetRelationName(t->rel));
+	}
+	index_endscan(scan);
+
+	if (found)
+	{
+		int			natts = RelationGetDescr(t->rel)->natts;
+
+		slot_getallattrs(t->old);
+		memcpy(t->row->tts_values, t->old->tts_values, sizeof(Datum) * natts);
+		memcpy(t->row->tts_isnull, t->old->tts_isnull, sizeof(bool) * natts);
+	}
+	return found;
+}
+
+/*
+ * Writes the row locked by pt_rows_lock, with the columns changed since by
+ * pt_rows_set, as a new version of it (HOT when the page has room and no
+ * indexed column changed), and makes the write visible to the next command.
+ */
+void
+pt_rows_update(PtRows *t)
+{
+	ExecStoreVirtualTuple(t->row);
+	ExecSimpleRelationUpdate(t->result, t->estate, NULL, t->old, t->row);
+	CommandCounterIncrement();
+}

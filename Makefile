@@ -45,6 +45,9 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
+# Every source file includes the shared header.
+$(OBJS): src/presence_tracking.h
+
 define render_sql
 	@mkdir -p build
 	sed -e 's/@KEY_TYPE@/$(KEY_TYPE_$(1))/g' -e 's/@EXTENSION@/$(1)/g' $< > $@

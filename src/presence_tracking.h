@@ -14,6 +14,8 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "access/genam.h"
+#include "access/skey.h"
 #include "nodes/execnodes.h"
 #include "utils/timestamp.h"
 
@@ -68,13 +70,21 @@ typedef struct PtRows
 	ResultRelInfo *result;
 	TupleTableSlot *old;		/* the row as found */
 	TupleTableSlot *row;		/* the key looked for, then the values to write */
+	IndexScanDesc scan;			/* of pkey, for every probe */
+	SnapshotData dirty;
+	ScanKeyData keys[INDEX_MAX_KEYS];
+	int			nkeys;
 } PtRows;
 
 extern bool pt_rows_open(PtRows *t, const char *relname);
 extern void pt_rows_set(PtRows *t, const char *name, Datum value);
 extern Datum pt_rows_get(PtRows *t, const char *name);
 extern void pt_rows_increment(PtRows *t, const char *name);
+extern bool pt_rows_probe(PtRows *t);
+extern bool pt_rows_lock_probed(PtRows *t);
 extern bool pt_rows_lock(PtRows *t);
+extern int	pt_column_index(Relation rel, const char *name);
+extern void pt_key_scankey(Relation index, int k, ScanKey key);
 extern void pt_rows_update(PtRows *t);
 extern void pt_rows_close(PtRows *t);
 

@@ -80,12 +80,38 @@ pt_rows_open(PtRows *t, const char *relname)
 	t->row = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	ExecClearTuple(t->row);
 	memset(t->row->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+
+	/* One scan of the primary key, with a dirty snapshot, for every probe. */
+	t->nkeys = IndexRelationGetNumberOfKeyAttributes(t->pkey);
+	for (int k = 0; k < t->nkeys; k++)
+		pt_key_scankey(t->pkey, k, &t->keys[k]);
+	InitDirtySnapshot(t->dirty);
+	t->scan = index_beginscan(rel, t->pkey, &t->dirty, t->nkeys, 0);
 	return true;
+}
+
+/*
+ * Scan key k of btree index: equality on its key column k + 1, with the
+ * value left for the caller to set in sk_argument.
+ */
+void
+pt_key_scankey(Relation index, int k, ScanKey key)
+{
+	Oid			type = index->rd_opcintype[k];
+	Oid			equals = get_opfamily_member(index->rd_opfamily[k], type, type,
+											 BTEqualStrategyNumber);
+
+	if (!OidIsValid(equals))
+		elog(ERROR, "no equality operator for column %d of index \"%s\"", k + 1,
+			 RelationGetRelationName(index));
+	ScanKeyInit(key, k + 1, BTEqualStrategyNumber, get_opcode(equals), (Datum) 0);
+	key->sk_collation = index->rd_indcollation[k];
 }
 
 void
 pt_rows_close(PtRows *t)
 {
+	index_endscan(t->scan);
 	ExecDropSingleTupleTableSlot(t->old);
 	ExecDropSingleTupleTableSlot(t->row);
 	ExecCloseIndices(t->result);
@@ -95,10 +121,11 @@ pt_rows_close(PtRows *t)
 	table_close(t->rel, NoLock);
 }
 
-static int
-column_index(PtRows *t, const char *name)
+/* Index in the tuple descriptor of rel of its column name. */
+int
+pt_column_index(Relation rel, const char *name)
 {
-	TupleDesc	desc = RelationGetDescr(t->rel);
+	TupleDesc	desc = RelationGetDescr(rel);
 
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -107,7 +134,7 @@ column_index(PtRows *t, const char *name)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
 			return i;
 	}
-	elog(ERROR, "column \"%s\" of table \"%s\" does not exist", name, RelationGetRelationName(t->rel));
+	elog(ERROR, "column \"%s\" of table \"%s\" does not exist", name, RelationGetRelationName(rel));
 	return -1;					/* not reached */
 }
 
@@ -115,7 +142,7 @@ column_index(PtRows *t, const char *name)
 void
 pt_rows_set(PtRows *t, const char *name, Datum value)
 {
-	int			i = column_index(t, name);
+	int			i = pt_column_index(t->rel, name);
 
 	t->row->tts_values[i] = value;
 	t->row->tts_isnull[i] = false;
@@ -125,7 +152,7 @@ pt_rows_set(PtRows *t, const char *name, Datum value)
 Datum
 pt_rows_get(PtRows *t, const char *name)
 {
-	int			i = column_index(t, name);
+	int			i = pt_column_index(t->rel, name);
 
 	Assert(!t->row->tts_isnull[i]);
 	return t->row->tts_values[i];
@@ -146,78 +173,70 @@ pt_rows_increment(PtRows *t, const char *name)
 
 /*
  * Finds the row whose primary key columns hold the values set with
- * pt_rows_set and locks it as an UPDATE of non-key columns does.  Returns
- * false when there is no such row (committed or being inserted by a
- * transaction that then aborts).  Otherwise the row's columns are loaded
- * for pt_rows_get, from its latest version, which no other transaction can
- * change until this one ends.
+ * pt_rows_set, waiting first for a transaction that is inserting or changing
+ * it.  Returns false when there is no such row.  The row is not locked yet.
  */
 bool
-pt_rows_lock(PtRows *t)
+pt_rows_probe(PtRows *t)
 {
-	int			nkeys = IndexRelationGetNumberOfKeyAttributes(t->pkey);
-	ScanKeyData keys[INDEX_MAX_KEYS];
-	SnapshotData dirty;
-	IndexScanDesc scan;
-	bool		found = false;
-
-	for (int k = 0; k < nkeys; k++)
+	for (int k = 0; k < t->nkeys; k++)
 	{
 		int			column = t->pkey->rd_index->indkey.values[k] - 1;
-		Oid			type = t->pkey->rd_opcintype[k];
-		Oid			equals = get_opfamily_member(t->pkey->rd_opfamily[k], type, type,
-												 BTEqualStrategyNumber);
 
-		if (!OidIsValid(equals) || t->row->tts_isnull[column])
+		if (t->row->tts_isnull[column])
 			elog(ERROR, "no key for column %d of \"%s\"", column + 1, RelationGetRelationName(t->rel));
-		ScanKeyInit(&keys[k], k + 1, BTEqualStrategyNumber, get_opcode(equals),
-					t->row->tts_values[column]);
-		keys[k].sk_collation = t->pkey->rd_indcollation[k];
+		t->keys[k].sk_argument = t->row->tts_values[column];
 	}
-
-	t->estate->es_output_cid = GetCurrentCommandId(true);
-	InitDirtySnapshot(dirty);
-	scan = index_beginscan(t->rel, t->pkey, &dirty, nkeys, 0);
 	for (;;)
 	{
 		TransactionId writer;
-		TM_FailureData failure;
-		TM_Result	result;
 
-		index_rescan(scan, keys, nkeys, NULL, 0);
-		if (!index_getnext_slot(scan, ForwardScanDirection, t->old))
-			break;
-		/* Another transaction is inserting or changing the row: wait, look again. */
-		writer = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-		if (TransactionIdIsValid(writer))
-		{
-			XactLockTableWait(writer, t->rel, &t->old->tts_tid, XLTW_Lock);
-			continue;
-		}
-		result = table_tuple_lock(t->rel, &t->old->tts_tid, GetActiveSnapshot(), t->old,
-								  t->estate->es_output_cid, LockTupleNoKeyExclusive,
-								  LockWaitBlock, 0, &failure);
-		if (result == TM_Ok)
-		{
-			found = true;
-			break;
-		}
-		/* Updated or deleted after the probe saw it: look again. */
-		if (result != TM_Updated && result != TM_Deleted)
-			elog(ERROR, "unexpected result %d locking a row of \"%s\"", (int) result,
-				 RelationGetRelationName(t->rel));
+		index_rescan(t->scan, t->keys, t->nkeys, NULL, 0);
+		if (!index_getnext_slot(t->scan, ForwardScanDirection, t->old))
+			return false;
+		writer = TransactionIdIsValid(t->dirty.xmin) ? t->dirty.xmin : t->dirty.xmax;
+		if (!TransactionIdIsValid(writer))
+			return true;
+		XactLockTableWait(writer, t->rel, &t->old->tts_tid, XLTW_Lock);
 	}
-	index_endscan(scan);
+}
 
-	if (found)
-	{
-		int			natts = RelationGetDescr(t->rel)->natts;
+/*
+ * Locks the row pt_rows_probe found, as an UPDATE of non-key columns does,
+ * and loads its columns for pt_rows_get.  Returns false when it was updated
+ * or deleted since the probe: probe again.  Once locked, no other
+ * transaction can change the row until this one ends.
+ */
+bool
+pt_rows_lock_probed(PtRows *t)
+{
+	TM_FailureData failure;
+	TM_Result	result;
+	int			natts = RelationGetDescr(t->rel)->natts;
 
-		slot_getallattrs(t->old);
-		memcpy(t->row->tts_values, t->old->tts_values, sizeof(Datum) * natts);
-		memcpy(t->row->tts_isnull, t->old->tts_isnull, sizeof(bool) * natts);
-	}
-	return found;
+	t->estate->es_output_cid = GetCurrentCommandId(true);
+	result = table_tuple_lock(t->rel, &t->old->tts_tid, GetActiveSnapshot(), t->old,
+							  t->estate->es_output_cid, LockTupleNoKeyExclusive,
+							  LockWaitBlock, 0, &failure);
+	if (result == TM_Updated || result == TM_Deleted)
+		return false;
+	if (result != TM_Ok)
+		elog(ERROR, "unexpected result %d locking a row of \"%s\"", (int) result,
+			 RelationGetRelationName(t->rel));
+	slot_getallattrs(t->old);
+	memcpy(t->row->tts_values, t->old->tts_values, sizeof(Datum) * natts);
+	memcpy(t->row->tts_isnull, t->old->tts_isnull, sizeof(bool) * natts);
+	return true;
+}
+
+/* Finds and locks the row (pt_rows_probe, pt_rows_lock_probed). */
+bool
+pt_rows_lock(PtRows *t)
+{
+	while (pt_rows_probe(t))
+		if (pt_rows_lock_probed(t))
+			return true;
+	return false;
 }
 
 /*

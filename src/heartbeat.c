@@ -1,0 +1,384 @@
+/*
+ * heartbeat.c
+ *      heartbeat() and heartbeat_many(): the writes of live presence.
+ *
+ * A beat writes the row (artifact, user, version) of the presence table.  It
+ * starts a new streak (beats = 1, joined_at = at) when the row is new or its
+ * last beat is at least one TTL old, that is at or before the start of the
+ * TTL window that ends at the beat; otherwise it counts one more beat.  The
+ * later of the two times wins, so an older beat never moves last_seen_at
+ * back.
+ *
+ * A row that exists, the usual case, is written in place (rows.c).  New rows
+ * go to an INSERT ... ON CONFLICT statement, which also settles a race to
+ * insert them.  A batch is sorted in primary key order, duplicates dropped,
+ * and written in that order: the new rows wait in a run until the next row
+ * that exists, and the run is inserted before that row is locked.  So every
+ * call takes its row locks in key order, and concurrent batches wait for
+ * each other rather than deadlock.  A single heartbeat is a batch of one.
+ *
+ * A join is reported per (user, artifact): when every beat of the batch on
+ * the pair started a streak and no other version of the artifact has the
+ * user present, its first version.
+ */
+#include "presence_tracking.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(presence_tracking_heartbeat);
+PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
+
+/*
+ * The new rows of a batch.  $1 users, $2 artifacts, $3 versions (arrays in
+ * key order), $4 at, $5 at - ttl.  Returns the rows whose beat started a
+ * streak: all the inserted ones, and those another call inserted meanwhile
+ * whose last beat is a TTL old.
+ */
+#define STREAK_STARTS "p.last_seen_at OPERATOR(pg_catalog.<=) $5"
+static const char insert_sql[] =
+"WITH written AS ("
+"  INSERT INTO presence_tracking.presence AS p"
+"    (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)"
+"  SELECT b.a, b.u, b.v, $4, $4, 1"
+"    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) AS b(u, a, v)"
+"  ON CONFLICT (artifact_id, user_id, version_id) DO UPDATE SET"
+"    joined_at = CASE WHEN " STREAK_STARTS " THEN EXCLUDED.last_seen_at ELSE p.joined_at END,"
+"    beats = CASE WHEN " STREAK_STARTS " THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END,"
+"    last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
+"  RETURNING p.artifact_id, p.user_id, p.version_id, p.beats"
+")"
+" SELECT artifact_id, user_id, version_id FROM written WHERE beats OPERATOR(pg_catalog.=) 1";
+
+/* One beat of a batch: its key, in primary key order, and what it did. */
+typedef struct Beat
+{
+	Datum		artifact;
+	Datum		user;
+	Datum		version;
+	bool		started;		/* started a streak */
+} Beat;
+
+typedef struct Batch
+{
+	FunctionCallInfo fcinfo;
+	PtPlan	   *insert_plan;	/* the caller's slot for insert_sql */
+	Oid			key_type;
+	SortSupportData order;		/* of the key type */
+	Beat	   *beats;			/* sorted, no duplicates */
+	int			n;
+	TimestampTz at;
+	TimestampTz window_start;	/* at - ttl */
+} Batch;
+
+static int
+compare_keys(const Beat *x, const Beat *y, SortSupport order)
+{
+	int			c = ApplySortComparator(x->artifact, false, y->artifact, false, order);
+
+	if (c == 0)
+		c = ApplySortComparator(x->user, false, y->user, false, order);
+	if (c == 0)
+		c = ApplySortComparator(x->version, false, y->version, false, order);
+	return c;
+}
+
+static int
+compare_beats(const void *x, const void *y, void *order)
+{
+	return compare_keys(x, y, order);
+}
+
+/* Joins are returned ordered by user, then artifact. */
+static int
+compare_joins(const void *a, const void *b, void *order)
+{
+	const Beat *x = a;
+	const Beat *y = b;
+	int			c = ApplySortComparator(x->user, false, y->user, false, order);
+
+	return c != 0 ? c : ApplySortComparator(x->artifact, false, y->artifact, false, order);
+}
+
+/*
+ * A batch of n beats at "at": sorted in primary key order with the key
+ * type's default ordering (the keys' collation), duplicates dropped.
+ */
+static void
+batch_init(Batch *b, FunctionCallInfo fcinfo, PtPlan *insert_plan, Oid key_type, int n,
+		   Datum *users, Datum *artifacts, Datum *versions, TimestampTz at)
+{
+	int			kept = 0;
+
+	b->fcinfo = fcinfo;
+	b->insert_plan = insert_plan;
+	b->key_type = key_type;
+	memset(&b->order, 0, sizeof(b->order));
+	b->order.ssup_cxt = CurrentMemoryContext;
+	b->order.ssup_collation = DEFAULT_COLLATION_OID;
+	PrepareSortSupportFromOrderingOp(lookup_type_cache(key_type, TYPECACHE_LT_OPR)->lt_opr, &b->order);
+	b->at = at;
+	pt_check_settings();
+	b->window_start = pt_window_start(at, pt_ttl);
+
+	b->beats = palloc(sizeof(Beat) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		b->beats[i].artifact = artifacts[i];
+		b->beats[i].user = users[i];
+		b->beats[i].version = versions[i];
+		b->beats[i].started = false;
+	}
+	qsort_arg(b->beats, n, sizeof(Beat), compare_beats, &b->order);
+	for (int i = 0; i < n; i++)
+		if (kept == 0 || compare_keys(&b->beats[kept - 1], &b->beats[i], &b->order) != 0)
+			b->beats[kept++] = b->beats[i];
+	b->n = kept;
+}
+
+/* An array of one key of beats[from..to). */
+static Datum
+key_array(Batch *b, int from, int to, size_t key_offset)
+{
+	Datum	   *keys = palloc(sizeof(Datum) * Max(to - from, 1));
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	for (int i = from; i < to; i++)
+		keys[i - from] = *(Datum *) ((char *) &b->beats[i] + key_offset);
+	get_typlenbyvalalign(b->key_type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(keys, to - from, b->key_type, typlen, typbyval, typalign));
+}
+
+/* Writes the new rows beats[from..to) with insert_sql. */
+static void
+insert_run(Batch *b, int from, int to)
+{
+	Oid			array_type = get_array_type(b->key_type);
+	Oid			argtypes[5] = {array_type, array_type, array_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	int			ret;
+
+	if (from >= to)
+		return;
+	values[0] = key_array(b, from, to, offsetof(Beat, user));
+	values[1] = key_array(b, from, to, offsetof(Beat, artifact));
+	values[2] = key_array(b, from, to, offsetof(Beat, version));
+	values[3] = TimestampTzGetDatum(b->at);
+	values[4] = TimestampTzGetDatum(b->window_start);
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(b->insert_plan, b->fcinfo, insert_sql, 5, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "heartbeat insert failed: %s", SPI_result_code_string(ret));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Beat		key;
+		Beat	   *beat;
+		bool		isnull;
+
+		key.artifact = SPI_getbinval(row, desc, 1, &isnull);
+		key.user = SPI_getbinval(row, desc, 2, &isnull);
+		key.version = SPI_getbinval(row, desc, 3, &isnull);
+		beat = bsearch_arg(&key, &b->beats[from], to - from, sizeof(Beat), compare_beats, &b->order);
+		if (beat == NULL)
+			elog(ERROR, "heartbeat insert returned a row that is not in the batch");
+		beat->started = true;
+	}
+	pt_spi_finish();
+}
+
+/* Writes the beat on the row t has found and locked. */
+static void
+beat_locked_row(Batch *b, PtRows *t, Beat *beat)
+{
+	TimestampTz last_seen = DatumGetTimestampTz(pt_rows_get(t, "last_seen_at"));
+
+	beat->started = last_seen <= b->window_start;
+	if (beat->started)
+	{
+		pt_rows_set(t, "joined_at", TimestampTzGetDatum(b->at));
+		pt_rows_set(t, "beats", Int64GetDatum(1));
+	}
+	else
+		pt_rows_increment(t, "beats");
+	if (b->at > last_seen)
+		pt_rows_set(t, "last_seen_at", TimestampTzGetDatum(b->at));
+	pt_rows_update(t);
+}
+
+/* Writes every beat of the batch, rows locked in key order. */
+static void
+write_beats(Batch *b)
+{
+	PtRows		t;
+	int			run_start = 0;	/* first new row not written yet */
+
+	if (!pt_rows_open(&t, "presence"))
+	{
+		insert_run(b, 0, b->n);
+		return;
+	}
+	for (int i = 0; i < b->n; i++)
+	{
+		Beat	   *beat = &b->beats[i];
+		bool		locked = false;
+
+		pt_rows_set(&t, "artifact_id", beat->artifact);
+		pt_rows_set(&t, "user_id", beat->user);
+		pt_rows_set(&t, "version_id", beat->version);
+		while (!locked && pt_rows_probe(&t))
+		{
+			/* The new rows before this one first, to keep the key order. */
+			insert_run(b, run_start, i);
+			run_start = i;
+			locked = pt_rows_lock_probed(&t);
+		}
+		if (locked)
+		{
+			beat_locked_row(b, &t, beat);
+			run_start = i + 1;
+		}
+	}
+	pt_rows_close(&t);
+	insert_run(b, run_start, b->n);
+}
+
+/*
+ * Whether the user of beats[from..to) (one user and artifact) is present on
+ * a version of the artifact outside them: a row seen after the window start.
+ * Read with a fresh snapshot, which also sees this call's writes.
+ */
+static bool
+other_version_live(Batch *b, int from, int to)
+{
+	Relation	rel = table_open(get_relname_relid("presence", get_namespace_oid(PT_SCHEMA, false)),
+								 AccessShareLock);
+	Relation	pkey = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	int			version_column = pt_column_index(rel, "version_id");
+	int			last_seen_column = pt_column_index(rel, "last_seen_at");
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		live = false;
+
+	/* The primary key leads with (artifact_id, user_id). */
+	pt_key_scankey(pkey, 0, &keys[0]);
+	keys[0].sk_argument = b->beats[from].artifact;
+	pt_key_scankey(pkey, 1, &keys[1]);
+	keys[1].sk_argument = b->beats[from].user;
+	scan = index_beginscan(rel, pkey, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (!live && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Beat		row = b->beats[from];
+		bool		in_batch = false;
+
+		slot_getsomeattrs(slot, Max(version_column, last_seen_column) + 1);
+		row.version = slot->tts_values[version_column];
+		for (int i = from; i < to && !in_batch; i++)
+			in_batch = compare_keys(&row, &b->beats[i], &b->order) == 0;
+		live = !in_batch &&
+			DatumGetTimestampTz(slot->tts_values[last_seen_column]) > b->window_start;
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return live;
+}
+
+/*
+ * The joins of a written batch, ordered by user and artifact; returns how
+ * many.  Beats of one (artifact, user) are next to each other in the batch.
+ */
+static int
+batch_joins(Batch *b, Beat **joins_out)
+{
+	Beat	   *joins = palloc(sizeof(Beat) * Max(b->n, 1));
+	int			njoins = 0;
+
+	for (int from = 0, to; from < b->n; from = to)
+	{
+		bool		all_started = true;
+
+		for (to = from; to < b->n &&
+			 ApplySortComparator(b->beats[to].artifact, false, b->beats[from].artifact, false, &b->order) == 0 &&
+			 ApplySortComparator(b->beats[to].user, false, b->beats[from].user, false, &b->order) == 0;
+			 to++)
+			all_started &= b->beats[to].started;
+		if (all_started && !other_version_live(b, from, to))
+			joins[njoins++] = b->beats[from];
+	}
+	qsort_arg(joins, njoins, sizeof(Beat), compare_joins, &b->order);
+	*joins_out = joins;
+	return njoins;
+}
+
+Datum
+presence_tracking_heartbeat(PG_FUNCTION_ARGS)
+{
+	static PtPlan insert_plan;
+	Oid			key_type = pt_key_type(fcinfo);
+	Datum		values[4];
+	Batch		b;
+	Beat	   *joins;
+
+	pt_writer_args(fcinfo, key_type, values);
+	batch_init(&b, fcinfo, &insert_plan, key_type, 1, &values[0], &values[1], &values[2],
+			   DatumGetTimestampTz(values[3]));
+	write_beats(&b);
+	PG_RETURN_BOOL(b.beats[0].started && batch_joins(&b, &joins) == 1);
+}
+
+Datum
+presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
+{
+	static PtPlan insert_plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			key_type = get_element_type(pt_key_type(fcinfo));
+	Datum	   *keys[3];
+	int			n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
+	Batch		b;
+	Beat	   *joins;
+	int			njoins;
+
+	for (int i = 1; i < 3; i++)
+		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
+					 errhint("Element i of each array describes one beat.")));
+	batch_init(&b, fcinfo, &insert_plan, key_type, n, keys[0], keys[1], keys[2],
+			   pt_check_time(fcinfo, 3));
+	InitMaterializedSRF(fcinfo, 0);
+
+	write_beats(&b);
+	njoins = batch_joins(&b, &joins);
+	for (int i = 0; i < njoins; i++)
+	{
+		Datum		row[3] = {joins[i].user, joins[i].artifact, joins[i].version};
+		bool		nulls[3] = {false, false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+	}
+	return (Datum) 0;
+}

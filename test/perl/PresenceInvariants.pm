@@ -3,7 +3,7 @@ package PresenceInvariants;
 use strict;
 use warnings;
 use Exporter 'import';
-our @EXPORT = qw(tier_violations duplicate_sessions);
+our @EXPORT = qw(tier_violations duplicate_sessions indexes_verified);
 
 # (user, version) rows that disagree with their ledger rows (view_count,
 # first and last view) or whose access row is missing or behind.
@@ -31,6 +31,20 @@ sub duplicate_sessions
 		  SELECT viewed_at - lag(viewed_at) OVER (PARTITION BY user_id, version_id ORDER BY viewed_at) AS gap
 		    FROM $ledger) g
 		 WHERE gap < interval '$debounce'});
+}
+
+# amcheck on every index of the extension's tables, with heapallindexed:
+# each index is a valid btree and holds every row of its table (rows written
+# in place must have their index entries when an update is not HOT).  An
+# error fails the caller; returns the number of indexes checked.
+sub indexes_verified
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS amcheck');
+	return $node->safe_psql('postgres', q{
+		SELECT count(bt_index_check(i.indexrelid, true))
+		  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+		 WHERE c.relnamespace = 'presence_tracking'::regnamespace});
 }
 
 1;

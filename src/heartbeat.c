@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -240,6 +241,7 @@ write_beats(Batch *b)
 		Beat	   *beat = &b->beats[i];
 		bool		locked = false;
 
+		CHECK_FOR_INTERRUPTS();
 		pt_rows_set(&t, "artifact_id", beat->artifact);
 		pt_rows_set(&t, "user_id", beat->user);
 		pt_rows_set(&t, "version_id", beat->version);

@@ -14,9 +14,12 @@
  * the latest committed version under the lock.
  *
  * Only a table as the extension created it takes this path: a table that
- * has triggers, CHECK constraints, generated columns or row security, or
- * that the current user may not update, is left to SQL (pt_rows_open
- * returns false), where the executor applies all of those.
+ * has triggers, rules, CHECK constraints, generated columns or row security,
+ * or that the current user may not update, is left to SQL (pt_rows_open
+ * returns false), where the executor applies all of those.  So is every
+ * write in a REPEATABLE READ or SERIALIZABLE transaction: the latest row
+ * version is what this path writes, and those levels must instead fail on a
+ * row changed since their snapshot.
  */
 #include "presence_tracking.h"
 
@@ -26,6 +29,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -52,7 +56,9 @@ pt_rows_open(PtRows *t, const char *relname)
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
 	constr = RelationGetDescr(rel)->constr;
-	if (rel->trigdesc != NULL || rel->rd_rel->relrowsecurity ||
+	if (IsolationUsesXactSnapshot() ||
+		rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
+		rel->trigdesc != NULL || rel->rd_rules != NULL || rel->rd_rel->relrowsecurity ||
 		(constr != NULL && (constr->num_check > 0 || constr->has_generated_stored)) ||
 		!OidIsValid(RelationGetPrimaryKeyIndex(rel)) ||
 		pg_class_aclmask(relid, GetUserId(), ACL_SELECT | ACL_UPDATE, ACLMASK_ALL) !=
@@ -61,6 +67,12 @@ pt_rows_open(PtRows *t, const char *relname)
 		table_close(rel, RowExclusiveLock);
 		return false;
 	}
+
+	/*
+	 * Rows this statement wrote before the call must be visible to the lock
+	 * below, as SPI would make them (a no-op when there were none).
+	 */
+	CommandCounterIncrement();
 
 	t->rel = rel;
 	t->pkey = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
@@ -191,6 +203,7 @@ pt_rows_probe(PtRows *t)
 	{
 		TransactionId writer;
 
+		CHECK_FOR_INTERRUPTS();
 		index_rescan(t->scan, t->keys, t->nkeys, NULL, 0);
 		if (!index_getnext_slot(t->scan, ForwardScanDirection, t->old))
 			return false;
@@ -224,6 +237,7 @@ pt_rows_lock_probed(PtRows *t)
 		elog(ERROR, "unexpected result %d locking a row of \"%s\"", (int) result,
 			 RelationGetRelationName(t->rel));
 	slot_getallattrs(t->old);
+	ExecClearTuple(t->row);
 	memcpy(t->row->tts_values, t->old->tts_values, sizeof(Datum) * natts);
 	memcpy(t->row->tts_isnull, t->old->tts_isnull, sizeof(bool) * natts);
 	return true;
@@ -234,8 +248,11 @@ bool
 pt_rows_lock(PtRows *t)
 {
 	while (pt_rows_probe(t))
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (pt_rows_lock_probed(t))
 			return true;
+	}
 	return false;
 }
 
@@ -249,5 +266,8 @@ pt_rows_update(PtRows *t)
 {
 	ExecStoreVirtualTuple(t->row);
 	ExecSimpleRelationUpdate(t->result, t->estate, NULL, t->old, t->row);
+	/* Ready for the next row of a batch. */
+	ExecClearTuple(t->row);
+	ResetPerTupleExprContext(t->estate);
 	CommandCounterIncrement();
 }

@@ -60,14 +60,16 @@ bench_load() {
 }
 
 # pgbench NAME SCRIPT [pgbench options...]: one run, 8 clients, prepared
-# statements, unix socket.  Prints "tps latency_avg_ms" and keeps the full
-# output in $LOGS/NAME.out.  PGOPTIONS in the environment reaches the server.
+# statements, unix socket, after a CHECKPOINT (BENCH_CHECKPOINT=off: none).
+# Prints "tps latency_avg_ms" and keeps the full output in $LOGS/NAME.out.
+# PGOPTIONS in the environment reaches the server; BENCH_DB picks the
+# database (bench).
 pgb() {
   local name=$1 script=$2; shift 2
   local out=$LOGS/$name.out
-  q -c CHECKPOINT
+  [ "${BENCH_CHECKPOINT:-on}" = off ] || q -c CHECKPOINT
   if ! pgbench -n -M prepared -h "$SOCK" -p "$BENCH_PORT" -U postgres \
-       -f "$BENCH_HERE/pgbench/$script" "$@" bench >"$out" 2>&1; then
+       -f "$BENCH_HERE/pgbench/$script" "$@" "${BENCH_DB:-bench}" >"$out" 2>&1; then
     cat "$out" >&2
     die "pgbench $name failed"
   fi

@@ -15,6 +15,8 @@
 #   BENCH_PURGE_RATE     heartbeat rate during the purge phase (default: a quarter of
 #                        the measured heartbeat tps)
 #   BENCH_RACE_SECONDS   each record_view contention run (5)
+#   BENCH_LEDGER_ROWS    ledger rows of the ledger-size check (10000000), which
+#                        bench/ledger_scale.sh runs at the end on its own server
 #   BENCH_CLIENTS, BENCH_THREADS (8, 2), BENCH_PORT (54400), BENCH_DIR
 #   (/tmp/presence_tracking_bench), BENCH_BASELINE (path of handwritten.sql)
 set -euo pipefail
@@ -318,12 +320,19 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
 printf '%s\t%s\t%s\n' \
   "heartbeat / raw unlogged upsert" "$r_hb_raw" 0.9 \
   "heartbeat / handwritten logged" "$r_hb_hw" 2.5 \
+  "heartbeat_many / hand-written set upsert" "$r_many_raw" 1.0 \
   "record_view / handwritten, sync on" "$r_rv_on" 1.0 \
   "record_view / handwritten, sync off" "$r_rv_off" 1.5 \
   "record_view / floor insert, sync on" "$r_rv_floor_on" "" \
   "record_view / floor insert, sync off" "$r_rv_floor_off" "" >"$RESULTS/ratios.tsv"
 awk -F '\t' -v title="presence_tracking vs hand-written SQL: median tps ratios ($(nproc) CPUs, PostgreSQL ${pgver%% *})" \
   -f "$BENCH_HERE/svg.awk" "$RESULTS/ratios.tsv" >"$RESULTS/ratios.svg"
+
+# The ledger-size check runs on a server of its own, after this one stops.
+bench_server_stop
+log "record_view with an empty and a big ledger (bench/ledger_scale.sh)"
+bash "$BENCH_HERE/ledger_scale.sh" >/dev/null
+{ echo; cat "$RESULTS/ledger_scale.md"; } >>"$RESULTS/latest.md"
 
 cp "$RESULTS/latest.md" "$BENCH_HERE/RESULTS.md"
 cp "$RESULTS/ratios.svg" "$BENCH_HERE/ratios.svg"

@@ -7,8 +7,10 @@ use strict;
 use warnings;
 use Exporter 'import';
 use Test::More;
+use PostgreSQL::Test::Cluster;
 our @EXPORT =
-  qw(presence_tables table_text invariant_violations key_literal fill_sql check_filled_works);
+  qw(cron_cluster presence_tables table_text invariant_violations key_literal fill_sql
+  check_filled_works);
 
 # Every table of the extension, with the order that makes its full content
 # comparable as text.
@@ -187,6 +189,24 @@ sub check_filled_works
 
 	is(invariant_violations($node, $db), '0', "$label: invariants hold after new calls");
 	return;
+}
+
+# A started cluster named $name with pg_cron preloaded, its jobs run in
+# database $cron_database; @settings are more postgresql.conf lines.
+sub cron_cluster
+{
+	my ($name, $cron_database, @settings) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		join("\n",
+			"shared_preload_libraries = 'pg_cron'",
+			"cron.database_name = '$cron_database'",
+			'cron.use_background_workers = on',
+			'max_worker_processes = 16', @settings)
+		  . "\n");
+	$node->start;
+	return $node;
 }
 
 # The extension's tables, in a fixed order.

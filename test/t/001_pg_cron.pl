@@ -6,17 +6,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/../perl";
+use PresenceFixture;
 
-my $node = PostgreSQL::Test::Cluster->new('cron');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'app'
-cron.use_background_workers = on
-max_worker_processes = 16
-presence_tracking.cleanup_schedule = '*/15 * * * *'
-});
-$node->start;
+my $node = cron_cluster('cron', 'app', q{presence_tracking.cleanup_schedule = '*/15 * * * *'});
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', 'CREATE EXTENSION pg_cron');
 $node->safe_psql('app', 'CREATE EXTENSION presence_tracking');

@@ -98,16 +98,7 @@ $node->stop;
 # With pg_cron in the same database: the restore does not schedule the job a
 # second time, so pg_cron's dumped job rows load, every one of them.
 #
-my $cron = PostgreSQL::Test::Cluster->new('cron');
-$cron->init;
-$cron->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'crondb'
-cron.use_background_workers = on
-max_worker_processes = 16
-});
-$cron->start;
+my $cron = cron_cluster('cron', 'crondb');
 $cron->safe_psql('postgres', 'CREATE DATABASE crondb');
 $cron->safe_psql('crondb', 'CREATE EXTENSION pg_cron');
 $cron->safe_psql('crondb', 'CREATE EXTENSION presence_tracking');

@@ -103,16 +103,7 @@ sub line_changes
 		[ sort grep { !$in_before{$_} } keys %in_after ]);
 }
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'postgres'
-cron.use_background_workers = on
-max_worker_processes = 16
-});
-$node->start;
+my $node = cron_cluster('upgrade', 'postgres');
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 
 my $current = $node->safe_psql('postgres',

@@ -205,22 +205,33 @@ insert_run(Batch *b, int from, int to)
 	pt_spi_finish();
 }
 
+/* The columns of the presence table, as pt_rows_column finds them. */
+typedef struct PresenceColumns
+{
+	int			artifact;
+	int			user;
+	int			version;
+	int			last_seen;
+	int			joined;
+	int			beats;
+} PresenceColumns;
+
 /* Writes the beat on the row t has found and locked. */
 static void
-beat_locked_row(Batch *b, PtRows *t, Beat *beat)
+beat_locked_row(Batch *b, PtRows *t, const PresenceColumns *c, Beat *beat)
 {
-	TimestampTz last_seen = DatumGetTimestampTz(pt_rows_get(t, "last_seen_at"));
+	TimestampTz last_seen = DatumGetTimestampTz(pt_rows_get(t, c->last_seen));
 
 	beat->started = last_seen <= b->window_start;
 	if (beat->started)
 	{
-		pt_rows_set(t, "joined_at", TimestampTzGetDatum(b->at));
-		pt_rows_set(t, "beats", Int64GetDatum(1));
+		pt_rows_set(t, c->joined, TimestampTzGetDatum(b->at));
+		pt_rows_set(t, c->beats, Int64GetDatum(1));
 	}
 	else
-		pt_rows_increment(t, "beats");
+		pt_rows_increment(t, c->beats);
 	if (b->at > last_seen)
-		pt_rows_set(t, "last_seen_at", TimestampTzGetDatum(b->at));
+		pt_rows_set(t, c->last_seen, TimestampTzGetDatum(b->at));
 	pt_rows_update(t);
 }
 
@@ -229,6 +240,7 @@ static void
 write_beats(Batch *b)
 {
 	PtRows		t;
+	PresenceColumns c;
 	int			run_start = 0;	/* first new row not written yet */
 
 	if (!pt_rows_open(&t, "presence"))
@@ -236,15 +248,21 @@ write_beats(Batch *b)
 		insert_run(b, 0, b->n);
 		return;
 	}
+	c.artifact = pt_rows_column(&t, "artifact_id");
+	c.user = pt_rows_column(&t, "user_id");
+	c.version = pt_rows_column(&t, "version_id");
+	c.last_seen = pt_rows_column(&t, "last_seen_at");
+	c.joined = pt_rows_column(&t, "joined_at");
+	c.beats = pt_rows_column(&t, "beats");
 	for (int i = 0; i < b->n; i++)
 	{
 		Beat	   *beat = &b->beats[i];
 		bool		locked = false;
 
 		CHECK_FOR_INTERRUPTS();
-		pt_rows_set(&t, "artifact_id", beat->artifact);
-		pt_rows_set(&t, "user_id", beat->user);
-		pt_rows_set(&t, "version_id", beat->version);
+		pt_rows_set(&t, c.artifact, beat->artifact);
+		pt_rows_set(&t, c.user, beat->user);
+		pt_rows_set(&t, c.version, beat->version);
 		while (!locked && pt_rows_probe(&t))
 		{
 			/* The new rows before this one first, to keep the key order. */
@@ -254,7 +272,7 @@ write_beats(Batch *b)
 		}
 		if (locked)
 		{
-			beat_locked_row(b, &t, beat);
+			beat_locked_row(b, &t, &c, beat);
 			run_start = i + 1;
 		}
 	}

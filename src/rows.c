@@ -150,37 +150,43 @@ pt_column_index(Relation rel, const char *name)
 	return -1;					/* not reached */
 }
 
-/* Column name of the row: the key to look for, or the value to write. */
-void
-pt_rows_set(PtRows *t, const char *name, Datum value)
+/*
+ * The column called name of the table t writes, for pt_rows_set and
+ * pt_rows_get: looked up once per call, not once per row of a batch.
+ */
+int
+pt_rows_column(PtRows *t, const char *name)
 {
-	int			i = pt_column_index(t->rel, name);
-
-	t->row->tts_values[i] = value;
-	t->row->tts_isnull[i] = false;
+	return pt_column_index(t->rel, name);
 }
 
-/* Column name of the row, as found by pt_rows_lock or as set since. */
+/* A column of the row: the key to look for, or the value to write. */
+void
+pt_rows_set(PtRows *t, int column, Datum value)
+{
+	t->row->tts_values[column] = value;
+	t->row->tts_isnull[column] = false;
+}
+
+/* A column of the row, as found by pt_rows_lock or as set since. */
 Datum
-pt_rows_get(PtRows *t, const char *name)
+pt_rows_get(PtRows *t, int column)
 {
-	int			i = pt_column_index(t->rel, name);
-
-	Assert(!t->row->tts_isnull[i]);
-	return t->row->tts_values[i];
+	Assert(!t->row->tts_isnull[column]);
+	return t->row->tts_values[column];
 }
 
-/* Adds one to bigint column name of the row. */
+/* Adds one to a bigint column of the row. */
 void
-pt_rows_increment(PtRows *t, const char *name)
+pt_rows_increment(PtRows *t, int column)
 {
 	int64		sum;
 
-	if (pg_add_s64_overflow(DatumGetInt64(pt_rows_get(t, name)), 1, &sum))
+	if (pg_add_s64_overflow(DatumGetInt64(pt_rows_get(t, column)), 1, &sum))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("bigint out of range")));
-	pt_rows_set(t, name, Int64GetDatum(sum));
+	pt_rows_set(t, column, Int64GetDatum(sum));
 }
 
 /*

@@ -24,6 +24,13 @@ fi
 psql_demo -d presence_demo <<'SQL'
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 CREATE EXTENSION IF NOT EXISTS presence_tracking;
+-- A demo database left by an older release is brought up to the installed one.
+SET client_min_messages = warning;
+ALTER EXTENSION presence_tracking UPDATE;
+RESET client_min_messages;
+\echo
+\echo '== Installed version'
+SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking';
 \echo
 \echo '== The purge job on pg_cron'
 SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'presence_tracking_purge';

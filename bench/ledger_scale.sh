@@ -72,7 +72,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 mb() { awk -v b="$1" 'BEGIN {printf "%.0f MB", b / 1048576}'; }
 line() { # label database
   local rows0 rows1 bytes1

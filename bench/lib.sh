@@ -19,6 +19,9 @@ export PATH="$PG_BIN:$PATH"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -h "$SOCK" -p "$BENCH_PORT" -U postgres -d "${BENCH_DB:-bench}" "$@"; }
 
 bench_preflight() {

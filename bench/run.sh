@@ -50,7 +50,6 @@ bench_load
 log "loaded in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}') s"
 
 declare -A TPS LAT
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # Median over the rounds of the ratio of two contenders' tps in the same round.
 paired() { median $(paste -d ' ' <(printf '%s\n' ${TPS[$1]}) <(printf '%s\n' ${TPS[$2]}) | awk '{printf "%.3f\n", $1 / $2}') | awk '{printf "%.2f", $1}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }

@@ -102,7 +102,7 @@ compare_beats(const void *x, const void *y, void *order)
 	return compare_keys(x, y, order);
 }
 
-/* Joins are returned ordered by user, then artifact. */
+/* By user, then artifact: the order of the joins returned, 0 for one pair. */
 static int
 compare_joins(const void *a, const void *b, void *order)
 {
@@ -205,7 +205,7 @@ insert_run(Batch *b, int from, int to)
 	pt_spi_finish();
 }
 
-/* The columns of the presence table, as pt_rows_column finds them. */
+/* The columns of the presence table, as pt_column_index finds them. */
 typedef struct PresenceColumns
 {
 	int			artifact;
@@ -248,12 +248,12 @@ write_beats(Batch *b)
 		insert_run(b, 0, b->n);
 		return;
 	}
-	c.artifact = pt_rows_column(&t, "artifact_id");
-	c.user = pt_rows_column(&t, "user_id");
-	c.version = pt_rows_column(&t, "version_id");
-	c.last_seen = pt_rows_column(&t, "last_seen_at");
-	c.joined = pt_rows_column(&t, "joined_at");
-	c.beats = pt_rows_column(&t, "beats");
+	c.artifact = pt_column_index(t.rel, "artifact_id");
+	c.user = pt_column_index(t.rel, "user_id");
+	c.version = pt_column_index(t.rel, "version_id");
+	c.last_seen = pt_column_index(t.rel, "last_seen_at");
+	c.joined = pt_column_index(t.rel, "joined_at");
+	c.beats = pt_column_index(t.rel, "beats");
 	for (int i = 0; i < b->n; i++)
 	{
 		Beat	   *beat = &b->beats[i];
@@ -340,10 +340,7 @@ batch_joins(Batch *b, Beat **joins_out)
 	{
 		bool		all_started = true;
 
-		for (to = from; to < b->n &&
-			 ApplySortComparator(b->beats[to].artifact, false, b->beats[from].artifact, false, &b->order) == 0 &&
-			 ApplySortComparator(b->beats[to].user, false, b->beats[from].user, false, &b->order) == 0;
-			 to++)
+		for (to = from; to < b->n && compare_joins(&b->beats[to], &b->beats[from], &b->order) == 0; to++)
 			all_started &= b->beats[to].started;
 		if (all_started && !other_version_live(b, from, to))
 			joins[njoins++] = b->beats[from];

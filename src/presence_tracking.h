@@ -77,7 +77,6 @@ typedef struct PtRows
 } PtRows;
 
 extern bool pt_rows_open(PtRows *t, const char *relname);
-extern int	pt_rows_column(PtRows *t, const char *name);
 extern void pt_rows_set(PtRows *t, int column, Datum value);
 extern Datum pt_rows_get(PtRows *t, int column);
 extern void pt_rows_increment(PtRows *t, int column);

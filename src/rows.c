@@ -133,7 +133,11 @@ pt_rows_close(PtRows *t)
 	table_close(t->rel, NoLock);
 }
 
-/* Index in the tuple descriptor of rel of its column name. */
+/*
+ * Index in the tuple descriptor of rel of its column name, the column
+ * number pt_rows_set and pt_rows_get take: looked up once per call, not once
+ * per row of a batch.
+ */
 int
 pt_column_index(Relation rel, const char *name)
 {
@@ -148,16 +152,6 @@ pt_column_index(Relation rel, const char *name)
 	}
 	elog(ERROR, "column \"%s\" of table \"%s\" does not exist", name, RelationGetRelationName(rel));
 	return -1;					/* not reached */
-}
-
-/*
- * The column called name of the table t writes, for pt_rows_set and
- * pt_rows_get: looked up once per call, not once per row of a batch.
- */
-int
-pt_rows_column(PtRows *t, const char *name)
-{
-	return pt_column_index(t->rel, name);
 }
 
 /* A column of the row: the key to look for, or the value to write. */

@@ -68,11 +68,11 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 
 	if (pt_rows_open(&access, "artifact_access"))
 	{
-		int			last_viewed = pt_rows_column(&access, "last_viewed_at");
+		int			last_viewed = pt_column_index(access.rel, "last_viewed_at");
 		bool		found;
 
-		pt_rows_set(&access, pt_rows_column(&access, "user_id"), values[0]);
-		pt_rows_set(&access, pt_rows_column(&access, "artifact_id"), values[1]);
+		pt_rows_set(&access, pt_column_index(access.rel, "user_id"), values[0]);
+		pt_rows_set(&access, pt_column_index(access.rel, "artifact_id"), values[1]);
 		found = pt_rows_lock(&access);
 		if (found && DatumGetTimestampTz(values[3]) >
 			DatumGetTimestampTz(pt_rows_get(&access, last_viewed)))
@@ -107,14 +107,14 @@ continue_session(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 
 	if (!pt_rows_open(&stats, "artifact_version_stats"))
 		return false;
-	last_viewed = pt_rows_column(&stats, "last_viewed_at");
-	pt_rows_set(&stats, pt_rows_column(&stats, "user_id"), values[0]);
-	pt_rows_set(&stats, pt_rows_column(&stats, "version_id"), values[2]);
+	last_viewed = pt_column_index(stats.rel, "last_viewed_at");
+	pt_rows_set(&stats, pt_column_index(stats.rel, "user_id"), values[0]);
+	pt_rows_set(&stats, pt_column_index(stats.rel, "version_id"), values[2]);
 	in_session = pt_rows_lock(&stats) &&
 		DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)) > DatumGetTimestampTz(values[4]);
 	if (in_session)
 	{
-		pt_rows_increment(&stats, pt_rows_column(&stats, "session_hits"));
+		pt_rows_increment(&stats, pt_column_index(stats.rel, "session_hits"));
 		if (DatumGetTimestampTz(values[3]) > DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)))
 			pt_rows_set(&stats, last_viewed, values[3]);
 		pt_rows_update(&stats);

@@ -10,9 +10,12 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/builtins.h"
@@ -41,6 +44,33 @@ pt_key_type(FunctionCallInfo fcinfo)
 		ReleaseSysCache(tuple);
 	}
 	return key_type;
+}
+
+/*
+ * The extension's schema: the one that holds the function being called.
+ * Found by OID on every call, never by name, so a renamed schema or a
+ * look-alike created under the old name cannot receive the writes.
+ */
+Oid
+pt_schema(FunctionCallInfo fcinfo)
+{
+	Oid			schema = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (!OidIsValid(schema))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	return schema;
+}
+
+/*
+ * A writer refuses a read-only transaction (and a standby) before it writes
+ * anything, as an UPDATE would: the in-place path (rows.c) bypasses the
+ * executor's own check.
+ */
+void
+pt_check_writable(FunctionCallInfo fcinfo)
+{
+	if (XactReadOnly)
+		PreventCommandIfReadOnly(psprintf("%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 }
 
 static const char *
@@ -79,6 +109,10 @@ pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
 	{
 		Size		len = toast_raw_datum_size(PG_GETARG_DATUM(argno)) - VARHDRSZ;
 
+		if (len == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not be empty", arg_name(fcinfo, argno))));
 		if (len > PT_MAX_TEXT_KEY_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
@@ -123,6 +157,11 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **key
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not contain nulls", arg_name(fcinfo, argno)),
 					 errdetail("Element %d is null.", i + 1)));
+		if (key_type == TEXTOID && toast_raw_datum_size(elems[i]) == VARHDRSZ)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain empty keys", arg_name(fcinfo, argno)),
+					 errdetail("Element %d is empty.", i + 1)));
 		if (key_type == TEXTOID &&
 			toast_raw_datum_size(elems[i]) - VARHDRSZ > PT_MAX_TEXT_KEY_BYTES)
 			ereport(ERROR,
@@ -136,8 +175,13 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **key
 }
 
 /*
- * A client-supplied time must be present, finite and not ahead of the
- * server clock by more than PT_MAX_CLOCK_SKEW_SECS.
+ * A client-supplied time must be present, finite, not ahead of the server
+ * clock by more than PT_MAX_CLOCK_SKEW_SECS, and not before the start of the
+ * transaction by more than presence_tracking.max_backdate.  The lower bound
+ * is what keeps a writer from forging counts: without it, views spaced one
+ * debounce apart in the past each open a session.  It counts from the
+ * transaction's start, so now() (the default) is always accepted, and a
+ * writer can place a view no earlier than it could have made the call.
  */
 TimestampTz
 pt_check_time(FunctionCallInfo fcinfo, int argno)
@@ -167,6 +211,16 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 						   pstrdup(timestamptz_to_str(GetCurrentTimestamp()))),
 				 errhint("Times more than %d seconds ahead of the server clock are refused; omit the argument to use now().",
 						 PT_MAX_CLOCK_SKEW_SECS)));
+
+	limit = GetCurrentTransactionStartTimestamp() - (TimestampTz) pt_max_backdate * USECS_PER_SEC;
+	if (pt_max_backdate >= 0 && at < limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is too far in the past", arg_name(fcinfo, argno)),
+				 errdetail("%s is %s; the earliest time accepted is %s (presence_tracking.max_backdate = %d s).",
+						   arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
+						   pstrdup(timestamptz_to_str(limit)), pt_max_backdate),
+				 errhint("Omit the argument to use now().  To import older data, a superuser runs SET presence_tracking.max_backdate = -1 in the importing session.")));
 	return at;
 }
 
@@ -177,6 +231,7 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 void
 pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values)
 {
+	pt_check_writable(fcinfo);
 	for (int i = 0; i < 3; i++)
 	{
 		pt_check_key(fcinfo, i, key_type);

@@ -19,7 +19,17 @@
  *
  * A join is reported per (user, artifact): when every beat of the batch on
  * the pair started a streak and no other version of the artifact has the
- * user present, its first version.
+ * user present, its first version.  Two transactions that both start a
+ * streak of one user on two versions of an artifact must not both report a
+ * join, yet neither sees the other's new row: so a candidate join first
+ * takes a lock on the pair, held to the end of the transaction, and then
+ * looks with a fresh snapshot.  The second of the two waits for the first to
+ * end and then sees its row.  Pairs share PAIR_LOCKS locks, so a batch of
+ * many joins holds a bounded number of them; they are taken in ascending
+ * order so that batches do not deadlock.
+ *
+ * The new rows of a batch name their versions in artifact_versions first
+ * (versions.c): a version beaten under another artifact is refused.
  */
 #include "presence_tracking.h"
 
@@ -28,9 +38,11 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -38,6 +50,11 @@
 #include "utils/sortsupport.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
+
+/* Locks that candidate joins take, one per (artifact, user) modulo this. */
+#define PAIR_LOCKS 64
+/* Field 4 of their advisory lock tags: apart from pg_advisory_lock's 1 and 2. */
+#define PAIR_LOCK_TAG 0x5054
 
 PG_FUNCTION_INFO_V1(presence_tracking_heartbeat);
 PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
@@ -51,7 +68,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
 #define STREAK_STARTS "p.last_seen_at OPERATOR(pg_catalog.<=) $5"
 static const char insert_sql[] =
 "WITH written AS ("
-"  INSERT INTO presence_tracking.presence AS p"
+"  INSERT INTO @extschema@.presence AS p"
 "    (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)"
 "  SELECT b.a, b.u, b.v, $4, $4, 1"
 "    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) AS b(u, a, v)"
@@ -76,6 +93,7 @@ typedef struct Batch
 {
 	FunctionCallInfo fcinfo;
 	PtPlan	   *insert_plan;	/* the caller's slot for insert_sql */
+	Oid			schema;			/* the extension's, by OID */
 	Oid			key_type;
 	SortSupportData order;		/* of the key type */
 	Beat	   *beats;			/* sorted, no duplicates */
@@ -125,6 +143,7 @@ batch_init(Batch *b, FunctionCallInfo fcinfo, PtPlan *insert_plan, Oid key_type,
 
 	b->fcinfo = fcinfo;
 	b->insert_plan = insert_plan;
+	b->schema = pt_schema(fcinfo);
 	b->key_type = key_type;
 	memset(&b->order, 0, sizeof(b->order));
 	b->order.ssup_cxt = CurrentMemoryContext;
@@ -164,13 +183,18 @@ key_array(Batch *b, int from, int to, size_t key_offset)
 	return PointerGetDatum(construct_array(keys, to - from, b->key_type, typlen, typbyval, typalign));
 }
 
-/* Writes the new rows beats[from..to) with insert_sql. */
+/*
+ * Writes the new rows beats[from..to) with insert_sql, once their versions
+ * are known to belong to their artifacts.
+ */
 static void
 insert_run(Batch *b, int from, int to)
 {
 	Oid			array_type = get_array_type(b->key_type);
 	Oid			argtypes[5] = {array_type, array_type, array_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[5];
+	Datum	   *versions;
+	Datum	   *artifacts;
 	int			ret;
 
 	if (from >= to)
@@ -180,8 +204,16 @@ insert_run(Batch *b, int from, int to)
 	values[2] = key_array(b, from, to, offsetof(Beat, version));
 	values[3] = TimestampTzGetDatum(b->at);
 	values[4] = TimestampTzGetDatum(b->window_start);
+	versions = palloc(sizeof(Datum) * (to - from));
+	artifacts = palloc(sizeof(Datum) * (to - from));
+	for (int i = from; i < to; i++)
+	{
+		versions[i - from] = b->beats[i].version;
+		artifacts[i - from] = b->beats[i].artifact;
+	}
 
 	pt_spi_connect();
+	pt_check_versions(b->fcinfo, b->key_type, to - from, versions, artifacts);
 	ret = SPI_execute_plan(pt_plan(b->insert_plan, b->fcinfo, insert_sql, 5, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -243,7 +275,7 @@ write_beats(Batch *b)
 	PresenceColumns c;
 	int			run_start = 0;	/* first new row not written yet */
 
-	if (!pt_rows_open(&t, "presence"))
+	if (!pt_rows_open(&t, b->schema, "presence"))
 	{
 		insert_run(b, 0, b->n);
 		return;
@@ -288,8 +320,7 @@ write_beats(Batch *b)
 static bool
 other_version_live(Batch *b, int from, int to)
 {
-	Relation	rel = table_open(get_relname_relid("presence", get_namespace_oid(PT_SCHEMA, false)),
-								 AccessShareLock);
+	Relation	rel = table_open(get_relname_relid("presence", b->schema), AccessShareLock);
 	Relation	pkey = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 	int			version_column = pt_column_index(rel, "version_id");
 	int			last_seen_column = pt_column_index(rel, "last_seen_at");
@@ -326,14 +357,63 @@ other_version_live(Batch *b, int from, int to)
 	return live;
 }
 
+/* The lock of the (artifact, user) of a beat: a hash of the pair. */
+static uint32
+pair_lock(Batch *b, const Beat *beat)
+{
+	TypeCacheEntry *type = lookup_type_cache(b->key_type, TYPECACHE_HASH_PROC_FINFO);
+	uint32		artifact_hash = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo,
+																 DEFAULT_COLLATION_OID,
+																 beat->artifact));
+	uint32		user_hash = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo,
+															 DEFAULT_COLLATION_OID,
+															 beat->user));
+
+	return hash_combine(artifact_hash, user_hash) % PAIR_LOCKS;
+}
+
+static int
+compare_locks(const void *x, const void *y)
+{
+	uint32		a = *(const uint32 *) x;
+	uint32		b = *(const uint32 *) y;
+
+	return (a > b) - (a < b);
+}
+
+/* Takes the locks of the n candidate joins, each once, in ascending order. */
+static void
+lock_pairs(Batch *b, Beat *candidates, int n)
+{
+	uint32	   *locks = palloc(sizeof(uint32) * Max(n, 1));
+	LOCKTAG		tag;
+
+	for (int i = 0; i < n; i++)
+		locks[i] = pair_lock(b, &candidates[i]);
+	qsort(locks, n, sizeof(uint32), compare_locks);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && locks[i] == locks[i - 1])
+			continue;
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, b->schema, locks[i], PAIR_LOCK_TAG);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+	pfree(locks);
+}
+
 /*
  * The joins of a written batch, ordered by user and artifact; returns how
  * many.  Beats of one (artifact, user) are next to each other in the batch.
+ * Candidates (every beat on the pair started a streak) are locked first and
+ * then checked against the other versions of their artifact.
  */
 static int
 batch_joins(Batch *b, Beat **joins_out)
 {
-	Beat	   *joins = palloc(sizeof(Beat) * Max(b->n, 1));
+	Beat	   *candidates = palloc(sizeof(Beat) * Max(b->n, 1));
+	int		   *ends = palloc(sizeof(int) * Max(b->n, 1));
+	int		   *starts = palloc(sizeof(int) * Max(b->n, 1));
+	int			ncandidates = 0;
 	int			njoins = 0;
 
 	for (int from = 0, to; from < b->n; from = to)
@@ -342,11 +422,19 @@ batch_joins(Batch *b, Beat **joins_out)
 
 		for (to = from; to < b->n && compare_joins(&b->beats[to], &b->beats[from], &b->order) == 0; to++)
 			all_started &= b->beats[to].started;
-		if (all_started && !other_version_live(b, from, to))
-			joins[njoins++] = b->beats[from];
+		if (all_started)
+		{
+			starts[ncandidates] = from;
+			ends[ncandidates] = to;
+			candidates[ncandidates++] = b->beats[from];
+		}
 	}
-	qsort_arg(joins, njoins, sizeof(Beat), compare_joins, &b->order);
-	*joins_out = joins;
+	lock_pairs(b, candidates, ncandidates);
+	for (int i = 0; i < ncandidates; i++)
+		if (!other_version_live(b, starts[i], ends[i]))
+			candidates[njoins++] = candidates[i];
+	qsort_arg(candidates, njoins, sizeof(Beat), compare_joins, &b->order);
+	*joins_out = candidates;
 	return njoins;
 }
 
@@ -373,11 +461,13 @@ presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			key_type = get_element_type(pt_key_type(fcinfo));
 	Datum	   *keys[3];
-	int			n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
+	int			n;
 	Batch		b;
 	Beat	   *joins;
 	int			njoins;
 
+	pt_check_writable(fcinfo);
+	n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
 	for (int i = 1; i < 3; i++)
 		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
 			ereport(ERROR,

@@ -26,7 +26,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_purge);
 static const char active_viewers_sql[] =
 "SELECT s.user_id, s.version_id, s.last_seen_at FROM ("
 "  SELECT DISTINCT ON (p.user_id) p.user_id, p.version_id, p.last_seen_at"
-"    FROM presence_tracking.presence p"
+"    FROM @extschema@.presence p"
 "   WHERE p.artifact_id" EQ "$1"
 "     AND ($2 IS NULL OR p.version_id" EQ "$2)"
 "     AND p.last_seen_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
@@ -35,7 +35,7 @@ static const char active_viewers_sql[] =
 
 /* $1 retention. */
 static const char purge_sql[] =
-"DELETE FROM presence_tracking.presence"
+"DELETE FROM @extschema@.presence"
 " WHERE last_seen_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)";
 
 Datum

@@ -19,8 +19,16 @@
 #include "nodes/execnodes.h"
 #include "utils/timestamp.h"
 
-/* Schema that holds every object of the extension (not relocatable). */
+/*
+ * Name the extension's schema has when created, used only where a name is
+ * all there is (the pg_cron command).  The C code finds the schema through
+ * the called function instead (pt_schema), so renaming or squatting the name
+ * cannot redirect a write.
+ */
 #define PT_SCHEMA "presence_tracking"
+
+/* In SQL text given to pt_plan: replaced by the quoted name of the schema. */
+#define PT_SCHEMA_TOKEN "@extschema@"
 
 /* Longest text key accepted, in bytes: keeps every key well inside a btree page. */
 #define PT_MAX_TEXT_KEY_BYTES 512
@@ -33,6 +41,7 @@ extern int	pt_heartbeat_interval;
 extern int	pt_ttl;
 extern int	pt_retention;
 extern int	pt_view_debounce;
+extern int	pt_max_backdate;
 extern char *pt_cleanup_schedule;
 
 extern void pt_define_settings(void);
@@ -41,6 +50,8 @@ extern bool pt_cron_schedule_is_valid(const char *schedule, const char **why);
 
 /* args.c: argument checks shared by every writer. */
 extern Oid	pt_key_type(FunctionCallInfo fcinfo);
+extern Oid	pt_schema(FunctionCallInfo fcinfo);
+extern void pt_check_writable(FunctionCallInfo fcinfo);
 extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
 extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type,
 							   Datum **keys_out);
@@ -53,6 +64,7 @@ extern TimestampTz pt_window_start(TimestampTz at, int seconds);
 typedef struct PtPlan
 {
 	Oid			fn_oid;			/* SQL function the plan was prepared for */
+	char	   *schema_name;	/* name the schema had then */
 	SPIPlanPtr	plan;
 } PtPlan;
 
@@ -76,7 +88,7 @@ typedef struct PtRows
 	int			nkeys;
 } PtRows;
 
-extern bool pt_rows_open(PtRows *t, const char *relname);
+extern bool pt_rows_open(PtRows *t, Oid schema, const char *relname);
 extern void pt_rows_set(PtRows *t, int column, Datum value);
 extern Datum pt_rows_get(PtRows *t, int column);
 extern void pt_rows_increment(PtRows *t, int column);
@@ -87,6 +99,12 @@ extern int	pt_column_index(Relation rel, const char *name);
 extern void pt_key_scankey(Relation index, int k, ScanKey key);
 extern void pt_rows_update(PtRows *t);
 extern void pt_rows_close(PtRows *t);
+
+/* versions.c: a version belongs to one artifact. */
+extern void pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n,
+							  Datum *versions, Datum *artifacts);
+extern void pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact,
+								Datum artifact) pg_attribute_noreturn();
 
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"

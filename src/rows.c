@@ -15,8 +15,11 @@
  *
  * Only a table as the extension created it takes this path: a table that
  * has triggers, rules, CHECK constraints, generated columns or row security,
- * or that the current user may not update, is left to SQL (pt_rows_open
- * returns false), where the executor applies all of those.  So is every
+ * a column whose type is not the plain type the extension wrote (a domain,
+ * which may carry constraints, or a type modifier), or that the current
+ * user may not update, is left to SQL (pt_rows_open returns false), where
+ * the executor applies all of those.  Read-only transactions are refused
+ * before either path runs (pt_check_writable).  So is every
  * write in a REPEATABLE READ or SERIALIZABLE transaction: the latest row
  * version is what this path writes, and those levels must instead fail on a
  * row changed since their snapshot.
@@ -30,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -41,13 +45,47 @@
 #include "utils/snapmgr.h"
 
 /*
- * Opens table relname of the extension for row writes.  Returns false, with
- * nothing left open, when the table must be written through SQL.
+ * Whether every column of rel has one of the types the extension's tables
+ * are made of, without a type modifier: what this path writes is then
+ * exactly what an UPDATE would store.  Anything else (a domain, which may
+ * check its values, another type, a precision) is for the executor.
+ */
+static bool
+columns_are_plain(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (att->atttypmod != -1)
+			return false;
+		switch (att->atttypid)
+		{
+			case INT8OID:
+			case UUIDOID:
+			case TEXTOID:
+			case TIMESTAMPTZOID:
+				break;
+			default:
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Opens table relname of the extension (in schema, by OID) for row writes.
+ * Returns false, with nothing left open, when the table must be written
+ * through SQL.
  */
 bool
-pt_rows_open(PtRows *t, const char *relname)
+pt_rows_open(PtRows *t, Oid schema, const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid(PT_SCHEMA, false));
+	Oid			relid = get_relname_relid(relname, schema);
 	Relation	rel;
 	TupleConstr *constr;
 	RangeTblEntry *rte;
@@ -56,7 +94,7 @@ pt_rows_open(PtRows *t, const char *relname)
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
 	constr = RelationGetDescr(rel)->constr;
-	if (IsolationUsesXactSnapshot() ||
+	if (IsolationUsesXactSnapshot() || !columns_are_plain(rel) ||
 		rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
 		rel->trigdesc != NULL || rel->rd_rules != NULL || rel->rd_rel->relrowsecurity ||
 		(constr != NULL && (constr->num_check > 0 || constr->has_generated_stored)) ||

@@ -11,13 +11,21 @@
  */
 #include "presence_tracking.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_proc.h"
 #include "commands/event_trigger.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/rls.h"
 
@@ -183,36 +191,86 @@ names_contain(List *names, const char *name)
 	return false;
 }
 
+/* The role that owns the extension. */
+static Oid
+extension_owner(Oid extension)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extension));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/* Whether DROP OWNED BY roles names the owner of the extension. */
+static bool
+roles_contain_owner(List *roles, Oid extension)
+{
+	Oid			owner = extension_owner(extension);
+	ListCell   *lc;
+
+	foreach(lc, roles)
+		if (get_rolespec_oid(lfirst(lc), true) == owner)
+			return true;
+	return false;
+}
+
 /*
- * Event trigger on ddl_command_start for DROP EXTENSION and DROP SCHEMA:
- * when the command drops this extension, remove the job first, in the same
- * transaction, so a failed drop keeps it and a successful one leaves none.
+ * Whether the statement drops the extension: DROP EXTENSION naming it, DROP
+ * SCHEMA naming its schema, DROP OWNED BY its owner.
+ */
+static bool
+drops_extension(Node *parsetree, Oid extension, Oid schema)
+{
+	if (IsA(parsetree, DropOwnedStmt))
+		return roles_contain_owner(((DropOwnedStmt *) parsetree)->roles, extension);
+	if (IsA(parsetree, DropStmt))
+	{
+		DropStmt   *stmt = (DropStmt *) parsetree;
+
+		return (stmt->removeType == OBJECT_EXTENSION &&
+				names_contain(stmt->objects, get_extension_name(extension))) ||
+			(stmt->removeType == OBJECT_SCHEMA &&
+			 names_contain(stmt->objects, get_namespace_name(schema)));
+	}
+	return false;
+}
+
+/*
+ * Event trigger on ddl_command_start for DROP EXTENSION, DROP SCHEMA and
+ * DROP OWNED: when the command drops this extension, remove the job first,
+ * in the same transaction, so a failed drop keeps it and a successful one
+ * leaves none.  A role that does not own the extension cannot drop it: the
+ * trigger leaves it to the command to say so, rather than failing first on
+ * pg_cron's tables.
  */
 Datum
 presence_tracking_on_drop(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata;
-	DropStmt   *stmt;
 	Oid			extension;
 	const char *cron_database;
-	bool		drops_us;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("presence_tracking.on_drop() must be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!IsA(trigdata->parsetree, DropStmt))
-		PG_RETURN_NULL();
-	stmt = (DropStmt *) trigdata->parsetree;
 
 	extension = getExtensionOfObject(ProcedureRelationId, fcinfo->flinfo->fn_oid);
-	if (!OidIsValid(extension))
-		PG_RETURN_NULL();
-	drops_us = (stmt->removeType == OBJECT_EXTENSION &&
-				names_contain(stmt->objects, get_extension_name(extension))) ||
-		(stmt->removeType == OBJECT_SCHEMA && names_contain(stmt->objects, PT_SCHEMA));
-	if (!drops_us)
+	if (!OidIsValid(extension) ||
+		!drops_extension(trigdata->parsetree, extension, pt_schema(fcinfo)) ||
+		!pg_extension_ownercheck(extension, GetUserId()))
 		PG_RETURN_NULL();
 
 	switch (cron_place(&cron_database))

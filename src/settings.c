@@ -27,6 +27,7 @@ int			pt_heartbeat_interval = 60;
 int			pt_ttl = 150;
 int			pt_retention = 600;
 int			pt_view_debounce = 3600;
+int			pt_max_backdate = 300;
 char	   *pt_cleanup_schedule = NULL;
 
 /* Cross-checks start once every duration is defined (see pt_define_settings). */
@@ -120,7 +121,7 @@ pt_check_settings(void)
 				 errmsg("presence_tracking settings are inconsistent: %s", rule),
 				 errdetail("heartbeat_interval = %d s, ttl = %d s, retention = %d s.",
 						   pt_heartbeat_interval, pt_ttl, pt_retention),
-				 errhint("Ask a superuser to fix the settings in postgresql.conf or with ALTER SYSTEM.")));
+				 errhint("Ask a superuser to fix the settings where they are set: postgresql.conf, ALTER SYSTEM, ALTER DATABASE ... SET or ALTER ROLE ... SET (SHOW and pg_settings.source tell which).")));
 }
 
 void
@@ -148,6 +149,12 @@ pt_define_settings(void)
 							"Inactivity after which record_view() counts a new viewing session.",
 							"Rolling window: a view at least this long after the previous one of the same user and version opens a new session.",
 							&pt_view_debounce, 3600, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("presence_tracking.max_backdate",
+							"How far before the start of its transaction a writer's \"at\" may lie.",
+							"Older times are refused, so that a writer cannot open sessions in the past; -1 accepts any time (imports, as a superuser).",
+							&pt_max_backdate, 300, -1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("presence_tracking.cleanup_schedule",

@@ -16,10 +16,16 @@
  * inside its window (judged on the latest version, under the lock, so it
  * cannot race a session start), it and the access row are written in place
  * (rows.c).  Only a first view or a new session runs the upsert above.
+ *
+ * A version belongs to one artifact (versions.c): a call whose aggregate row
+ * exists is checked against the artifact that row carries, any other call
+ * against artifact_versions, before anything is written.
  */
 #include "presence_tracking.h"
 
 #include "catalog/pg_type.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 
@@ -32,7 +38,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 /* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
 static const char record_view_sql[] =
 "WITH stats AS ("
-"  INSERT INTO presence_tracking.artifact_version_stats AS g"
+"  INSERT INTO @extschema@.artifact_version_stats AS g"
 "    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)"
 "  VALUES ($1, $3, $2, 1, $4, $4, 1)"
 "  ON CONFLICT (user_id, version_id) DO UPDATE SET"
@@ -41,10 +47,10 @@ static const char record_view_sql[] =
 "    last_viewed_at = GREATEST(g.last_viewed_at, EXCLUDED.last_viewed_at)"
 "  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
 "), ledger AS ("
-"  INSERT INTO presence_tracking.artifact_views (user_id, artifact_id, version_id, viewed_at)"
+"  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)"
 "  SELECT $1, $2, $3, $4 FROM stats WHERE stats.new_session"
 "), access AS ("
-"  INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
+"  INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
 "  VALUES ($1, $2, $4)"
 "  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
 "    last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)"
@@ -53,10 +59,18 @@ static const char record_view_sql[] =
 
 /* The access tier alone, for when its row cannot be written in place. */
 static const char access_sql[] =
-"INSERT INTO presence_tracking.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
+"INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
 " VALUES ($1, $2, $4)"
 " ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
 "   last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)";
+
+/* What continue_session found. */
+typedef enum SessionState
+{
+	SESSION_CONTINUED,			/* the call was inside the open session: done */
+	SESSION_NEW,				/* the aggregate row exists: the call opens a session */
+	SESSION_UNKNOWN				/* no aggregate row, or the table is left to SQL */
+} SessionState;
 
 /* Moves the access row of (user, artifact) forward to the call's time. */
 static void
@@ -66,7 +80,7 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 	PtRows		access;
 	int			ret;
 
-	if (pt_rows_open(&access, "artifact_access"))
+	if (pt_rows_open(&access, pt_schema(fcinfo), "artifact_access"))
 	{
 		int			last_viewed = pt_column_index(access.rel, "last_viewed_at");
 		bool		found;
@@ -94,23 +108,35 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 
 /*
  * A call inside the open session of (user, version): the aggregate row and
- * the access row written in place.  Returns false, having written nothing,
- * when there is no aggregate row, the call opens a new session, or the table
- * is left to SQL.
+ * the access row written in place.  Anything else is left to the caller,
+ * with nothing written: a new session (the row exists), a first view, or a
+ * table left to SQL.  A row that holds another artifact refuses the call.
  */
-static bool
-continue_session(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
+static SessionState
+continue_session(FunctionCallInfo fcinfo, Oid key_type, Datum *values, Oid *argtypes)
 {
 	PtRows		stats;
 	int			last_viewed;
+	bool		found;
 	bool		in_session;
 
-	if (!pt_rows_open(&stats, "artifact_version_stats"))
-		return false;
+	if (!pt_rows_open(&stats, pt_schema(fcinfo), "artifact_version_stats"))
+		return SESSION_UNKNOWN;
 	last_viewed = pt_column_index(stats.rel, "last_viewed_at");
 	pt_rows_set(&stats, pt_column_index(stats.rel, "user_id"), values[0]);
 	pt_rows_set(&stats, pt_column_index(stats.rel, "version_id"), values[2]);
-	in_session = pt_rows_lock(&stats) &&
+	found = pt_rows_lock(&stats);
+	if (found)
+	{
+		Datum		stored = pt_rows_get(&stats, pt_column_index(stats.rel, "artifact_id"));
+		int16		typlen;
+		bool		typbyval;
+
+		get_typlenbyval(key_type, &typlen, &typbyval);
+		if (!datum_image_eq(stored, values[1], typbyval, typlen))
+			pt_version_mismatch(key_type, values[2], stored, values[1]);
+	}
+	in_session = found &&
 		DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)) > DatumGetTimestampTz(values[4]);
 	if (in_session)
 	{
@@ -120,9 +146,10 @@ continue_session(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 		pt_rows_update(&stats);
 	}
 	pt_rows_close(&stats);
-	if (in_session)
-		touch_access(fcinfo, values, argtypes);
-	return in_session;
+	if (!in_session)
+		return found ? SESSION_NEW : SESSION_UNKNOWN;
+	touch_access(fcinfo, values, argtypes);
+	return SESSION_CONTINUED;
 }
 
 Datum
@@ -132,6 +159,7 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[5];
+	SessionState state;
 	bool		new_session;
 	bool		isnull;
 	int			ret;
@@ -139,10 +167,13 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	pt_writer_args(fcinfo, key_type, values);
 	values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(values[3]), pt_view_debounce));
 
-	if (continue_session(fcinfo, values, argtypes))
+	state = continue_session(fcinfo, key_type, values, argtypes);
+	if (state == SESSION_CONTINUED)
 		PG_RETURN_BOOL(false);
 
 	pt_spi_connect();
+	if (state == SESSION_UNKNOWN)
+		pt_check_versions(fcinfo, key_type, 1, &values[2], &values[1]);
 	ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, record_view_sql, 5, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)

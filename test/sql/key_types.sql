@@ -1,6 +1,8 @@
 -- One source, three extensions: bigint, uuid and text keys, native in the
 -- tables and the signatures.  Only one can be installed in a database.
 CREATE EXTENSION presence_tracking_uuid;
+-- The fixed times below are imports: a superuser's session accepts them.
+SET presence_tracking.max_backdate = -1;
 SELECT format_type(atttypid, atttypmod) AS user_id_type
   FROM pg_attribute WHERE attrelid = 'presence_tracking.artifact_views'::regclass AND attname = 'user_id';
 SELECT presence_tracking.heartbeat('11111111-1111-1111-1111-111111111111',

@@ -2,6 +2,8 @@
 -- Times are relative to now(), which stays fixed inside a transaction, so
 -- the TTL and retention edges are tested exactly.
 CREATE EXTENSION presence_tracking;
+-- The fixed times below are imports: a superuser's session accepts them.
+SET presence_tracking.max_backdate = -1;
 
 -- A first beat is a join; the next beat of the same streak is not.
 BEGIN;

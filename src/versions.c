@@ -1,0 +1,110 @@
+/*
+ * versions.c
+ *      A version belongs to one artifact: the artifact_versions table.
+ *
+ * Every version the extension has seen is stored once, with its artifact,
+ * by the first heartbeat or view that names it.  A later call that names
+ * the version under another artifact is refused before it writes anything:
+ * otherwise the aggregate, the access row and the per-artifact statistics
+ * would each tell a different story.  Only new rows need the check: an
+ * existing presence row's key holds the artifact, and an existing aggregate
+ * row carries it (the callers compare those themselves).
+ *
+ * The insert goes first so that two calls racing to introduce one version
+ * under two artifacts serialise on its primary key; the check reads in the
+ * next command, which in READ COMMITTED sees the winner.  A database not yet
+ * updated to 1.2 has no such table and no such check.
+ */
+#include "presence_tracking.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+/* $1 versions, $2 artifacts (arrays; element i is one pair). */
+static const char insert_sql[] =
+"INSERT INTO @extschema@.artifact_versions AS m (version_id, artifact_id)"
+" SELECT b.v, b.a FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS b(v, a)"
+"  ORDER BY b.v"
+" ON CONFLICT (version_id) DO NOTHING";
+
+static const char conflict_sql[] =
+"SELECT b.v, m.artifact_id, b.a"
+"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS b(v, a)"
+"  JOIN @extschema@.artifact_versions m ON m.version_id" EQ "b.v"
+" WHERE m.artifact_id OPERATOR(pg_catalog.<>) b.a"
+" LIMIT 1";
+
+static Datum
+key_array(Oid key_type, int n, Datum *keys)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(keys, n, key_type, typlen, typbyval, typalign));
+}
+
+/*
+ * Records the n pairs (versions[i], artifacts[i]) not seen before, then
+ * refuses the call when one names a version stored under another artifact.
+ * Needs SPI connected.
+ */
+void
+pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions, Datum *artifacts)
+{
+	static PtPlan insert_slot;
+	static PtPlan conflict_slot;
+	Oid			array_type = get_array_type(key_type);
+	Oid			argtypes[2] = {array_type, array_type};
+	Datum		values[2];
+	int			ret;
+
+	if (n == 0 || !OidIsValid(get_relname_relid("artifact_versions", pt_schema(fcinfo))))
+		return;
+	values[0] = key_array(key_type, n, versions);
+	values[1] = key_array(key_type, n, artifacts);
+
+	ret = SPI_execute_plan(pt_plan(&insert_slot, fcinfo, insert_sql, 2, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "artifact_versions insert failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_plan(pt_plan(&conflict_slot, fcinfo, conflict_sql, 2, argtypes),
+						   values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "artifact_versions check failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		pt_version_mismatch(key_type, SPI_getbinval(row, desc, 1, &isnull),
+							SPI_getbinval(row, desc, 2, &isnull),
+							SPI_getbinval(row, desc, 3, &isnull));
+	}
+}
+
+/*
+ * Refuses a call that names version under artifact when it belongs to
+ * stored_artifact.
+ */
+void
+pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact, Datum artifact)
+{
+	Oid			output;
+	bool		varlena;
+
+	getTypeOutputInfo(key_type, &output, &varlena);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+			 errmsg("version %s belongs to artifact %s, not to artifact %s",
+					OidOutputFunctionCall(output, version),
+					OidOutputFunctionCall(output, stored_artifact),
+					OidOutputFunctionCall(output, artifact)),
+			 errdetail("A version belongs to the artifact it was first recorded under (table presence_tracking.artifact_versions)."),
+			 errhint("Pass the artifact the version belongs to; version ids must be unique across artifacts.")));
+}

@@ -19,6 +19,7 @@
 #include "presence_tracking.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <limits.h>
 
 #include "utils/guc.h"
@@ -92,13 +93,48 @@ check_retention(int *newval, void **extra, GucSource source)
 					   pt_heartbeat_interval, pt_ttl, *newval);
 }
 
+/*
+ * pg_cron's own parser, when pg_cron is loaded in this process (preloaded,
+ * as it must be to run jobs): PostgreSQL loads libraries with RTLD_GLOBAL, so
+ * its exported parse_cron_entry() is found by name.  The schedule is then
+ * accepted exactly when the installed pg_cron would accept it; a copy of its
+ * grammar (our own parser below) only stands in when pg_cron is not loaded.
+ */
+typedef void *(*parse_cron_entry_fn) (char *schedule);
+typedef void (*free_entry_fn) (void *entry);
+
+static bool
+cron_parser_accepts(const char *schedule, bool *available)
+{
+	parse_cron_entry_fn parse = (parse_cron_entry_fn) dlsym(RTLD_DEFAULT, "parse_cron_entry");
+	free_entry_fn free_entry = (free_entry_fn) dlsym(RTLD_DEFAULT, "free_entry");
+	void	   *entry;
+
+	*available = parse != NULL && free_entry != NULL;
+	if (!*available)
+		return false;
+	entry = parse(pstrdup(schedule));
+	if (entry == NULL)
+		return false;
+	free_entry(entry);
+	return true;
+}
+
 static bool
 check_cleanup_schedule(char **newval, void **extra, GucSource source)
 {
 	const char *why = NULL;
+	bool		pg_cron_loaded;
 
-	if (*newval != NULL && pt_cron_schedule_is_valid(*newval, &why))
+	if (*newval != NULL && cron_parser_accepts(*newval, &pg_cron_loaded))
 		return true;
+	/* Our parser's reason when it has one; the verdict is pg_cron's. */
+	if (*newval != NULL && pt_cron_schedule_is_valid(*newval, &why))
+	{
+		if (!pg_cron_loaded)
+			return true;
+		why = "The installed pg_cron does not accept it.";
+	}
 	GUC_check_errmsg("invalid cron schedule \"%s\" for presence_tracking.cleanup_schedule",
 					 *newval ? *newval : "");
 	GUC_check_errdetail("%s", why ? why : "The schedule is empty.");

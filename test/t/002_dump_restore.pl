@@ -22,6 +22,7 @@ my $restore_warning = qr/presence purge job not scheduled while restoring a dump
 #
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
+$node->append_conf('postgresql.conf', "$PresenceFixture::IMPORTS\n");
 $node->start;
 
 my %extension_of = (

@@ -15,9 +15,6 @@ build_and_install
 # must not run as root: work on a copy owned by the server's user.
 work=$(mktemp -d /tmp/presence_tracking_test.XXXXXX)
 cp -a "$src/." "$work/src"
-# The storm test runs the hand-written baseline beside ours.
-baseline=$src/../shared/baseline/handwritten.sql
-[ -f "$baseline" ] && cp "$baseline" "$work/handwritten.sql"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 datadir=$work/pg/data
 port=${PT_TEST_PORT:-54329}
@@ -31,7 +28,7 @@ run_suite() {
   local name=$1 target=$2
   case " $suites " in *" $name "*) ;; *) return 0 ;; esac
   echo "=== $name ==="
-  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/handwritten.sql" \
+  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/src/bench/handwritten.sql" \
        PT_SOAK_SECONDS="${PT_SOAK_SECONDS:-30}" \
        make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} "$target"; then
     passed=$((passed + 1))

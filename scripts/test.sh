@@ -47,7 +47,7 @@ run_suite tap installcheck-tap
 
 server_stop "$datadir"
 if [ $failed -ne 0 ]; then
-  echo "failed suites: ${failed_suites[*]} (work tree and server kept in $work)"
+  echo "failed suites: ${failed_suites[*]} (work tree and server data kept in $work)"
   for f in "$work"/src/tmp_check/log/regress_log_*; do
     [ -f "$f" ] && grep -q -E 'not ok|FAIL|died' "$f" && { echo "--- tail of $f"; tail -40 "$f"; }
   done

@@ -31,13 +31,8 @@ CREATE TABLE handwritten.presence (
 
 -- The same, unlogged (as the extension's presence table is): the floor of the
 -- heartbeat benchmark writes here with a bare prepared upsert.
-CREATE UNLOGGED TABLE handwritten.presence_unlogged (
-    user_id      bigint NOT NULL,
-    artifact_id  bigint NOT NULL,
-    version_id   bigint NOT NULL,
-    last_seen_at timestamptz NOT NULL,
-    PRIMARY KEY (artifact_id, user_id, version_id)
-) WITH (fillfactor = 70);
+CREATE UNLOGGED TABLE handwritten.presence_unlogged (LIKE handwritten.presence INCLUDING ALL)
+    WITH (fillfactor = 70);
 
 -- The ledger: one row per viewing session, append only.  No unique key: a
 -- session has no natural one, and the naive record_view below must be able

@@ -4,6 +4,7 @@
 #   make test    install what is missing, build, run every test suite
 #   make stop    stop the server started by make run
 #   make bench   the benchmark (bench/README.md); make soak: the 5-minute soak
+#   make help    every target, one line each
 #
 # The PGXS part below builds the shared library and generates, from
 # presence_tracking.control and sql/*.sql.in, the control files and scripts
@@ -86,4 +87,13 @@ valgrind:
 soak:
 	@PT_SOAK_SECONDS=$${PT_SOAK_SECONDS:-300} PT_SUITES=tap PROVE_TESTS=test/t/005_soak.pl bash scripts/test.sh
 
-.PHONY: run stop test bench soak valgrind installcheck-regress installcheck-isolation installcheck-tap
+help:
+	@echo 'make run       install what is missing, build, install, start PostgreSQL 15 on port 5499 and play the demo (PT_PORT, PT_DATA)'
+	@echo 'make test      install what is missing, build, install, run every suite on a throwaway server'
+	@echo 'make stop      stop the server of make run (PT_DATA=... make stop for another data directory)'
+	@echo 'make bench     the benchmark against bench/handwritten.sql, about 20 minutes (bench/README.md)'
+	@echo 'make soak      the soak test alone, for PT_SOAK_SECONDS (default 300)'
+	@echo 'make valgrind  the regression and isolation suites under Valgrind Memcheck, about 4 minutes'
+	@echo 'make help      this list'
+
+.PHONY: run stop test bench soak valgrind help installcheck-regress installcheck-isolation installcheck-tap

@@ -3,7 +3,7 @@
 # Expects BENCH_HERE (the bench directory) to be set by the caller.
 
 ROOT=$(git -C "$BENCH_HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$BENCH_HERE/.." && pwd))
-BASELINE=${BENCH_BASELINE:-$ROOT/../shared/baseline/handwritten.sql}
+BASELINE=${BENCH_BASELINE:-$BENCH_HERE/handwritten.sql}
 BENCH_PORT=${BENCH_PORT:-54400}
 BENCH_DIR=${BENCH_DIR:-/tmp/presence_tracking_bench}
 DATADIR=$BENCH_DIR/data
@@ -25,7 +25,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) pri
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -h "$SOCK" -p "$BENCH_PORT" -U postgres -d "${BENCH_DB:-bench}" "$@"; }
 
 bench_preflight() {
-  [ -f "$BASELINE" ] || die "hand-written baseline not found at $BASELINE (expected shared/baseline/handwritten.sql beside the repository; set BENCH_BASELINE to its path)"
+  [ -f "$BASELINE" ] || die "hand-written baseline not found at $BASELINE (bench/handwritten.sql in the repository, or the path in BENCH_BASELINE)"
   command -v pgbench >/dev/null || die "pgbench not found in $PG_BIN"
   [ -f "$(pg_config --sharedir)/extension/presence_tracking.control" ] \
     || die "presence_tracking is not installed: run 'make install' first"
@@ -58,7 +58,7 @@ bench_load() {
   q -c 'CREATE EXTENSION presence_tracking' 2>&1 | grep -v '^$' >&2 || true
   q -c "SELECT 1 FROM pg_extension WHERE extname = 'presence_tracking'" | grep -q 1 \
     || die "CREATE EXTENSION presence_tracking failed"
-  q -f "$BASELINE" >/dev/null 2>&1 || die "loading $BASELINE failed"
+  q -f "$BASELINE" >/dev/null || die "loading $BASELINE failed"
   q -f "$BENCH_HERE/sql/load.sql"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: presence_tracking against the hand-written SQL baseline
-# (shared/baseline/handwritten.sql) on a throwaway PostgreSQL 15 server.
+# (bench/handwritten.sql) on a throwaway PostgreSQL 15 server.
 # See bench/README.md.  Writes bench/results/latest.md, bench/results/ratios.svg
 # and their committed copies bench/RESULTS.md and bench/ratios.svg.
 #
@@ -18,7 +18,8 @@
 #   BENCH_LEDGER_ROWS    ledger rows of the ledger-size check (10000000), which
 #                        bench/ledger_scale.sh runs at the end on its own server
 #   BENCH_CLIENTS, BENCH_THREADS (8, 2), BENCH_PORT (54400), BENCH_DIR
-#   (/tmp/presence_tracking_bench), BENCH_BASELINE (path of handwritten.sql)
+#   (/tmp/presence_tracking_bench), BENCH_BASELINE (another baseline
+#   than bench/handwritten.sql)
 set -euo pipefail
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make run: install what is missing, build, install, start a local server with
-# pg_cron preloaded, create the extension, play a short demo, say how to connect.
+# pg_cron preloaded (PT_DATA: its data directory; PT_PORT: its port, also for a
+# server that exists), play the demo of scripts/demo.sql in a fresh database,
+# say how to connect.  Exits non-zero when any demo statement fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +11,8 @@ export PATH=/usr/lib/postgresql/15/bin:$PATH
 source scripts/server.sh
 build_and_install
 
-datadir=${PT_DATA:-/var/tmp/presence_tracking/data}
+default_datadir=/var/tmp/presence_tracking/data
+datadir=${PT_DATA:-$default_datadir}
 port=${PT_PORT:-5499}
 sockdir=$(dirname "$datadir")
 server_start "$datadir" "$port" "cron.database_name = 'presence_demo'" \
@@ -17,56 +20,31 @@ server_start "$datadir" "$port" "cron.database_name = 'presence_demo'" \
 # shared_preload_libraries: the last line wins, so the extension's settings
 # exist in every session (SHOW, ALTER SYSTEM) before its first call.
 
-psql_demo() { as_owner psql -X -q -h "$sockdir" -p "$port" -U postgres "$@"; }
-if [ "$(psql_demo -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'presence_demo'")" = 0 ]; then
-  psql_demo -d postgres -c 'CREATE DATABASE presence_demo'
-fi
-psql_demo -d presence_demo <<'SQL'
-CREATE EXTENSION IF NOT EXISTS pg_cron;
-CREATE EXTENSION IF NOT EXISTS presence_tracking;
--- A demo database left by an older release is brought up to the installed one.
+psql_demo() { as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgres "$@"; }
+
+# The demo plays in a fresh database presence_demo on every run: it shows
+# first joins and first views again, and nothing a previous run (or a
+# visitor) left there can change the story; keep your own data in another
+# database.  pg_cron serves presence_demo (cron.database_name above), so it
+# is created again there, before presence_tracking, which schedules its purge
+# job through it.  WITH (FORCE) ends the sessions still connected to the old
+# database, pg_cron's among them (it reconnects by itself).
+psql_demo -d postgres <<'SQL'
 SET client_min_messages = warning;
-ALTER EXTENSION presence_tracking UPDATE;
-RESET client_min_messages;
-\echo
-\echo '== Installed version'
-SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking';
-\echo
-\echo '== The purge job on pg_cron'
-SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'presence_tracking_purge';
-
-\echo '== Three users open artifact 42: heartbeat() returns true on a join'
-SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_joined,
-       presence_tracking.heartbeat(2, 42, 2) AS bob_joined,
-       presence_tracking.heartbeat(3, 42, 1) AS carol_joined;
-SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_beats_again;
-\echo '== The face pile of artifact 42, and of its version 2'
-SELECT * FROM presence_tracking.active_viewers(42);
-SELECT * FROM presence_tracking.active_viewers(42, 2);
-
-\echo '== Carol closes her tab; with the TTL shortened to 3 s for the demo she drops out'
-SET presence_tracking.heartbeat_interval = '1s';
-SET presence_tracking.ttl = '3s';
-SELECT pg_sleep(2);
-SELECT presence_tracking.heartbeat(1, 42, 2), presence_tracking.heartbeat(2, 42, 2);
-SELECT pg_sleep(1.5);
-SELECT user_id, version_id FROM presence_tracking.active_viewers(42);
-RESET presence_tracking.ttl;
-RESET presence_tracking.heartbeat_interval;
-
-\echo '== View tracking: 9:00, 9:45 and 10:30 make one viewing session (1 h debounce)'
-SELECT presence_tracking.record_view(1, 42, 2, current_date + time '09:00') AS "9:00",
-       presence_tracking.record_view(1, 42, 2, current_date + time '09:45') AS "9:45",
-       presence_tracking.record_view(1, 42, 2, current_date + time '10:30') AS "10:30",
-       presence_tracking.record_view(1, 42, 2, current_date + time '11:30') AS "11:30";
-SELECT * FROM presence_tracking.version_viewers(2);
-SELECT * FROM presence_tracking.artifact_stats(42);
+DROP DATABASE IF EXISTS presence_demo WITH (FORCE);
+CREATE DATABASE presence_demo;
 SQL
+psql_demo -d presence_demo -c 'CREATE EXTENSION pg_cron'
+# Through stdin, so that the server's user need not be able to read the clone.
+psql_demo -d presence_demo < scripts/demo.sql
 
+stop_hint="make stop"
+[ "$datadir" != "$default_datadir" ] && stop_hint="PT_DATA=$datadir make stop"
 cat <<EOF
 
-presence_tracking is running: PostgreSQL 15 on port $port, database presence_demo.
+presence_tracking is running: PostgreSQL 15 on port $port, database presence_demo
+(created again by every make run).
   connect:  psql -h $sockdir -p $port -U postgres presence_demo
             (or: psql "host=127.0.0.1 port=$port user=postgres dbname=presence_demo")
-  stop:     make stop        data directory: $datadir
+  stop:     $stop_hint        data directory: $datadir
 EOF

@@ -14,7 +14,10 @@ as_owner() {
 }
 
 # server_start DATADIR PORT [extra postgresql.conf lines...]
-# Creates the cluster when absent, then starts it (no-op when running).
+# Creates the cluster when absent, then starts it on PORT.  An existing
+# cluster gets PORT too (its postgresql.conf is changed); one already running
+# on another port is restarted on PORT.  The extra lines count only when the
+# cluster is created.
 server_start() {
   local datadir=$1 port=$2; shift 2
   local parent; parent=$(dirname "$datadir")
@@ -32,14 +35,29 @@ server_start() {
       for line in "$@"; do echo "$line"; done
     } | as_owner tee -a "$datadir/postgresql.conf" >/dev/null
   fi
-  if ! as_owner pg_ctl -D "$datadir" status >/dev/null 2>&1; then
-    as_owner pg_ctl -D "$datadir" -l "$parent/server.log" -w start >/dev/null
+  if as_owner grep -q '^port = ' "$datadir/postgresql.conf"; then
+    as_owner sed -i "s/^port = .*/port = $port/" "$datadir/postgresql.conf"
+  else
+    echo "port = $port" | as_owner tee -a "$datadir/postgresql.conf" >/dev/null
   fi
+  if server_running "$datadir"; then
+    local running; running=$(as_owner sed -n 4p "$datadir/postmaster.pid")
+    [ "$running" = "$port" ] && return 0
+    echo "the server in $datadir runs on port $running: restarting it on port $port" >&2
+    server_stop "$datadir"
+  fi
+  as_owner pg_ctl -D "$datadir" -l "$parent/server.log" -w start >/dev/null
 }
 
+# server_running DATADIR: whether a server runs in DATADIR.
+server_running() {
+  [ -f "$1/PG_VERSION" ] && as_owner pg_ctl -D "$1" status >/dev/null 2>&1
+}
+
+# server_stop DATADIR: stops the server when it runs.
 server_stop() {
   local datadir=$1
-  if [ -f "$datadir/PG_VERSION" ] && as_owner pg_ctl -D "$datadir" status >/dev/null 2>&1; then
+  if server_running "$datadir"; then
     as_owner pg_ctl -D "$datadir" -m fast -w stop >/dev/null
   fi
 }

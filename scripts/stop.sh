@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# make stop: stop the server started by make run.
+# make stop: stop the server started by make run (PT_DATA: the one in that
+# data directory, as make run was given it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/server.sh
 datadir=${PT_DATA:-/var/tmp/presence_tracking/data}
-server_stop "$datadir"
-echo "stopped the server in $datadir"
+if server_running "$datadir"; then
+  server_stop "$datadir"
+  echo "stopped the server in $datadir"
+else
+  echo "no server runs in $datadir"
+fi

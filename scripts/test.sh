@@ -12,12 +12,11 @@ source scripts/server.sh
 build_and_install
 
 # The suites write results next to the tests, and the server and TAP nodes
-# must not run as root: work on a copy owned by the server's user.
+# must not run as root: work on a copy owned by the server's user.  All of it
+# (copy, server, TAP clusters) is deleted when every suite passes, and kept
+# for a look when one fails.
 work=$(mktemp -d /tmp/presence_tracking_test.XXXXXX)
 cp -a "$src/." "$work/src"
-# The storm test runs the hand-written baseline beside ours.
-baseline=$src/../shared/baseline/handwritten.sql
-[ -f "$baseline" ] && cp "$baseline" "$work/handwritten.sql"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 datadir=$work/pg/data
 port=${PT_TEST_PORT:-54329}
@@ -31,7 +30,7 @@ run_suite() {
   local name=$1 target=$2
   case " $suites " in *" $name "*) ;; *) return 0 ;; esac
   echo "=== $name ==="
-  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/handwritten.sql" \
+  if as_owner env PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PT_BASELINE="$work/src/bench/handwritten.sql" \
        PT_SOAK_SECONDS="${PT_SOAK_SECONDS:-30}" \
        make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"} "$target"; then
     passed=$((passed + 1))
@@ -46,13 +45,14 @@ run_suite regression installcheck-regress
 run_suite isolation installcheck-isolation
 run_suite tap installcheck-tap
 
+server_stop "$datadir"
 if [ $failed -ne 0 ]; then
-  echo "failed suites: ${failed_suites[*]} (work tree kept in $work)"
+  echo "failed suites: ${failed_suites[*]} (work tree and server data kept in $work)"
   for f in "$work"/src/tmp_check/log/regress_log_*; do
     [ -f "$f" ] && grep -q -E 'not ok|FAIL|died' "$f" && { echo "--- tail of $f"; tail -40 "$f"; }
   done
 else
-  rm -rf "$work/src"
+  rm -rf "$work"
 fi
 echo "suites: $passed passed, $failed failed"
 [ $failed -eq 0 ]

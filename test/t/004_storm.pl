@@ -2,7 +2,7 @@
 # once.  Afterwards, for every (user, version): view_count equals the ledger
 # rows, and no two sessions are closer than the debounce (no duplicates).
 # The hand-written "select, then insert" record_view of
-# ../shared/baseline/handwritten.sql runs the same storm and double-counts.
+# bench/handwritten.sql runs the same storm and double-counts.
 use strict;
 use warnings;
 use IPC::Run;
@@ -87,8 +87,8 @@ is(indexes_verified($node), '6', 'amcheck: the six indexes are sound and hold ev
 # The hand-written naive version under the same storm.
 SKIP:
 {
-	# make test copies it from ../shared/baseline beside the repository.
-	my $baseline = $ENV{PT_BASELINE} // '';
+	# bench/handwritten.sql in this repository (PT_BASELINE: another file).
+	my $baseline = $ENV{PT_BASELINE} // "$FindBin::Bin/../../bench/handwritten.sql";
 	skip 'no hand-written baseline (PT_BASELINE)', 2 unless -f $baseline;
 	$node->safe_psql('postgres', slurp_file($baseline));
 	$calls = storm('handwritten.record_view_naive');

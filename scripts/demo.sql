@@ -1,0 +1,61 @@
+-- The demo of make run, played by scripts/run.sh in a fresh database
+-- presence_demo (pg_cron installed there), as a superuser, with
+-- psql -v ON_ERROR_STOP=1: any error ends it and make run fails.
+-- Every time is relative to now(), so it plays the same at any hour.
+\pset footer off
+
+\echo '== presence_tracking, the extension installed in this database'
+CREATE EXTENSION presence_tracking;
+SELECT extname, extversion FROM pg_extension WHERE extname = 'presence_tracking';
+
+\echo '== Old presence rows are purged every hour by a pg_cron job, scheduled by CREATE EXTENSION'
+SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'presence_tracking_purge';
+
+\echo '== Presence. Alice (user 1), Bob (2) and Carol (3) open artifact 42: their browser'
+\echo '   tabs call heartbeat(user, artifact, version) every minute. The first beat of a'
+\echo '   user on the artifact returns true: a join, to announce "Alice is here".'
+SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_joins,
+       presence_tracking.heartbeat(2, 42, 2) AS bob_joins,
+       presence_tracking.heartbeat(3, 42, 1) AS carol_joins;
+\echo '   Alice beats again (a minute later, in real life): she is already there, so no join.'
+SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_joins_again;
+
+\echo '== The face pile of artifact 42: who is looking at it now (each user once, with'
+\echo '   the version they have open), and of its version 2 alone'
+SELECT * FROM presence_tracking.active_viewers(42);
+SELECT * FROM presence_tracking.active_viewers(42, 2);
+
+\echo '== Carol closes her tab, so her beats stop. A user stays present for the TTL'
+\echo '   after the last beat (150 s); shortened here to 3 s (and beats to every 1 s),'
+\echo '   Alice and Bob keep beating while 3.5 s pass, and Carol drops out of the face pile.'
+SET presence_tracking.heartbeat_interval = '1s';
+SET presence_tracking.ttl = '3s';
+DO $$ BEGIN PERFORM pg_sleep(2); END $$;
+SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_beats, presence_tracking.heartbeat(2, 42, 2) AS bob_beats;
+DO $$ BEGIN PERFORM pg_sleep(1.5); END $$;
+SELECT user_id, version_id FROM presence_tracking.active_viewers(42);
+RESET presence_tracking.ttl;
+RESET presence_tracking.heartbeat_interval;
+
+\echo '== View tracking. record_view(user, artifact, version) on every page load counts'
+\echo '   viewing sessions: a view less than view_debounce (1 h) after the previous one'
+\echo '   continues the session, the window rolling on with each view. Shortened here to'
+\echo '   20 s, Alice views version 2 at these times (the at argument, back-dated a few'
+\echo '   minutes); true means a new session was counted:'
+SET presence_tracking.view_debounce = '20s';
+SELECT v.at AS alice_views_at, presence_tracking.record_view(1, 42, 2, now() - v.ago) AS new_session
+  FROM (VALUES ('3 min 20 s ago', interval '200 s'),
+               ('3 min 5 s ago (15 s later)', interval '185 s'),
+               ('2 min 50 s ago (15 s later)', interval '170 s'),
+               ('2 min 25 s ago (25 s later)', interval '145 s')) AS v(at, ago);
+\echo '   Bob views version 2 once, now; nobody has viewed version 1 yet.'
+SELECT presence_tracking.record_view(2, 42, 2) AS bob_new_session;
+RESET presence_tracking.view_debounce;
+
+\echo '== Who viewed version 2, and how often (version_viewers), and whether Carol'
+\echo '   has seen it (has_viewed: an unread indicator)'
+SELECT * FROM presence_tracking.version_viewers(2);
+SELECT presence_tracking.has_viewed(3, 2) AS carol_has_viewed_version_2;
+
+\echo '== Per version of artifact 42: sessions, distinct viewers, last view (artifact_stats)'
+SELECT * FROM presence_tracking.artifact_stats(42);

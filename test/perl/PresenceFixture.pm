@@ -18,6 +18,7 @@ my %table_order = (
 	artifact_views         => 'user_id, viewed_at, version_id',
 	artifact_version_stats => 'user_id, version_id',
 	artifact_access        => 'user_id, artifact_id',
+	artifact_versions      => 'version_id',
 	presence               => 'artifact_id, user_id, version_id',);
 
 sub table_text
@@ -217,10 +218,15 @@ sub cron_cluster
 	return $node;
 }
 
-# The extension's tables, in a fixed order.
+# The extension's tables, in a fixed order; with a node and a database,
+# those that exist there (an old release has fewer).
 sub presence_tables
 {
-	return sort keys %table_order;
+	my ($node, $db) = @_;
+	return sort keys %table_order if !defined $node;
+	return grep {
+		$node->safe_psql($db, "SELECT to_regclass('presence_tracking.$_') IS NOT NULL") eq 't'
+	} sort keys %table_order;
 }
 
 1;

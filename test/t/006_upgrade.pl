@@ -14,17 +14,45 @@ use lib "$FindBin::Bin/../perl";
 use PresenceFixture;
 
 # Every release of the SQL objects before the current one, with what the
-# update to the current version changes in the objects (lines of
-# $describe_sql removed and added).  Add a version here with its upgrade
-# script, and the changes of a new upgrade script to every entry.
+# update to the current version changes in the objects: patterns for the
+# lines of $describe_sql removed and added.  Every changed line must match a
+# pattern and every pattern a line, so a missing or an extra change fails.
+# Add a version here with its upgrade script, and the changes of a new
+# upgrade script to every entry.  The patterns leave out what differs
+# between key types and between the names of the installing superuser.
+my @changes_1_2_removed = (
+	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access\}$/,
+	qr/^function presence_tracking\.(heartbeat|heartbeat_many|record_view|purge|schedule_purge|unschedule_purge|on_drop)\(.* config= acl=/,
+	qr/^relation presence_tracking\.(presence|artifact_views|artifact_version_stats|artifact_access) kind=r .*acl=\{\w+=arwdDxt\/\w+,presence_tracking_reader=r\/\w+\}$/,
+);
+my @changes_1_2_added = (
+	qr/^ SET search_path TO 'pg_catalog', 'pg_temp'$/,
+	qr/^column artifact_versions\.(version_id|artifact_id) \w+ notnull=t default=$/,
+	qr/^column artifact_versions_(artifact_idx\.artifact_id|pkey\.version_id) \w+ notnull=f default=$/,
+	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access,presence_tracking\.artifact_versions\}$/,
+	qr/^constraint presence_tracking\.artifact_versions artifact_versions_pkey PRIMARY KEY \(version_id\)$/,
+	qr/^function presence_tracking\.(heartbeat|heartbeat_many|record_view)\(.* secdef=t .*config=\{"search_path=pg_catalog, pg_temp"\} acl=\{presence_tracking_definer=X\/presence_tracking_definer,presence_tracking_writer=X\/presence_tracking_definer\} /,
+	qr/^function presence_tracking\.(purge|schedule_purge|unschedule_purge|on_drop)\(\) secdef=f .*config=\{"search_path=pg_catalog, pg_temp"\} acl=\{\w+=X\/\w+\} /,
+	qr/^index CREATE (UNIQUE )?INDEX artifact_versions_(artifact_idx|pkey) ON presence_tracking\.artifact_versions USING btree \((artifact_id|version_id)\)$/,
+	qr/^member table presence_tracking\.artifact_versions$/,
+	qr/^relation presence_tracking\.(presence|artifact_version_stats|artifact_access) kind=r .*,presence_tracking_definer=arw\/\w+\}$/,
+	qr/^relation presence_tracking\.artifact_views kind=r .*,presence_tracking_definer=a\/\w+\}$/,
+	qr/^relation presence_tracking\.artifact_versions kind=r .*,presence_tracking_definer=ar\/\w+\}$/,
+	qr/^relation presence_tracking\.artifact_versions_(artifact_idx|pkey) kind=i persistence=p options= acl=$/,
+);
 my %changes_since = (
 	'1.0' => {
 		removed => [
-			'constraint presence_tracking.artifact_version_stats artifact_version_stats_session_hits_check CHECK ((session_hits > 0))',
-			'constraint presence_tracking.artifact_version_stats artifact_version_stats_view_count_check CHECK ((view_count > 0))',
-			'constraint presence_tracking.presence presence_beats_check CHECK ((beats > 0))',
+			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_session_hits_check CHECK \(\(session_hits > 0\)\)$/,
+			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_view_count_check CHECK \(\(view_count > 0\)\)$/,
+			qr/^constraint presence_tracking\.presence presence_beats_check CHECK \(\(beats > 0\)\)$/,
+			@changes_1_2_removed,
 		],
-		added => [],
+		added => [@changes_1_2_added],
+	},
+	'1.1' => {
+		removed => [@changes_1_2_removed],
+		added   => [@changes_1_2_added],
 	},);
 my @old_versions = sort keys %changes_since;
 
@@ -93,6 +121,23 @@ sub missing_entry_points
 	return join(', ', @missing);
 }
 
+# Every line matches one of the patterns, and every pattern a line.
+sub lines_match
+{
+	my ($lines, $patterns, $label) = @_;
+	my @unmatched_lines = grep {
+		my $line = $_;
+		!grep { $line =~ $_ } @$patterns
+	} @$lines;
+	my @unmatched_patterns = grep {
+		my $pattern = $_;
+		!grep { $_ =~ $pattern } @$lines
+	} @$patterns;
+	is(join("\n", @unmatched_lines), '', "$label: no change beyond the expected ones");
+	is(join("\n", @unmatched_patterns), '', "$label: every expected change made");
+	return;
+}
+
 # The lines only in $before and the lines only in $after, sorted.
 sub line_changes
 {
@@ -150,20 +195,21 @@ for my $type (qw(bigint uuid text))
 		$node->safe_psql($up, "CREATE EXTENSION $ext VERSION '$old'");
 		$node->safe_psql($up, fill_sql($type));
 		my %before;
-		$before{$_} = table_text($node, $up, $_) for presence_tables();
+		my @old_tables = presence_tables($node, $up);
+		$before{$_} = table_text($node, $up, $_) for @old_tables;
 		my $objects_before = $node->safe_psql($up, $describe_sql);
 		$node->safe_psql($up, "ALTER EXTENSION $ext UPDATE");
 		is($node->safe_psql($up, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
 			$current, "$up: updated from $old to $current");
-		for my $table (presence_tables())
+		for my $table (@old_tables)
 		{
 			is(table_text($node, $up, $table), $before{$table},
 				"$up: every row of $table kept");
 		}
 		my $objects_after = $node->safe_psql($up, $describe_sql);
 		my ($removed, $added) = line_changes($objects_before, $objects_after);
-		is_deeply($removed, $changes_since{$old}{removed}, "$up: the objects the update removes");
-		is_deeply($added, $changes_since{$old}{added}, "$up: the objects the update adds");
+		lines_match($removed, $changes_since{$old}{removed}, "$up: removed");
+		lines_match($added, $changes_since{$old}{added}, "$up: added");
 		is($objects_after, $fresh,
 			"$up: the same objects, grants and settings as a fresh install of $current");
 		check_filled_works($node, $up, $type, $up);

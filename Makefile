@@ -27,7 +27,7 @@ VARIANTS = presence_tracking presence_tracking_uuid presence_tracking_text
 SQL_SOURCES = $(notdir $(basename $(sort $(wildcard sql/presence_tracking--*.sql.in))))
 BUILT_SQL = $(foreach v,$(VARIANTS),$(addprefix build/,$(subst presence_tracking--,$(v)--,$(SQL_SOURCES))))
 DATA_built = $(BUILT_SQL) build/presence_tracking_uuid.control build/presence_tracking_text.control
-EXTRA_CLEAN = build
+EXTRA_CLEAN = build output_regress* output_iso* tmp_check_regress* tmp_check_iso*
 
 # Regression tests in test/sql, isolation specs in test/specs, expected
 # output of both in expected/ (test/expected links to it), TAP tests in test/t.
@@ -36,41 +36,57 @@ REGRESS_OPTS = --inputdir=test
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
+# The suites need their own configuration (test/test.conf): make test runs
+# them; installcheck against an arbitrary server is not supported.
+NO_INSTALLCHECK = 1
 PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = --verbose
 
 # PGXS is there once the server headers are installed (make run and make
-# test install them first).
+# test install them first); the targets that build need it.
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+else ifneq ($(filter-out run stop test bench soak valgrind help,$(or $(MAKECMDGOALS),all)),)
+$(error PGXS not found through PG_CONFIG=$(PG_CONFIG): install postgresql-server-dev-15 (make run and make test do it for you), or set PG_CONFIG to your server's pg_config)
 endif
 
 # Every source file includes the shared header.
-$(OBJS): src/presence_tracking.h
+$(OBJS): src/presence_tracking.h src/compat.h src/rules.h
 
-define render_sql
+# The scripts of each extension: sql/*.sql.in with its key type and name.
+define key_type_rules
+build/$(1)--%.sql: sql/presence_tracking--%.sql.in
 	@mkdir -p build
-	sed -e 's/@KEY_TYPE@/$(KEY_TYPE_$(1))/g' -e 's/@EXTENSION@/$(1)/g' $< > $@
+	sed -e 's/@KEY_TYPE@/$(KEY_TYPE_$(1))/g' -e 's/@EXTENSION@/$(1)/g' $$< > $$@
 endef
+$(foreach v,$(VARIANTS),$(eval $(call key_type_rules,$(v))))
 
-build/presence_tracking--%.sql: sql/presence_tracking--%.sql.in
-	$(call render_sql,presence_tracking)
-build/presence_tracking_uuid--%.sql: sql/presence_tracking--%.sql.in
-	$(call render_sql,presence_tracking_uuid)
-build/presence_tracking_text--%.sql: sql/presence_tracking--%.sql.in
-	$(call render_sql,presence_tracking_text)
 build/presence_tracking_%.control: presence_tracking.control
 	@mkdir -p build
 	sed -e 's/(bigint keys)/($* keys)/' $< > $@
 
 # Each suite on its own, so that the test driver can run all and report each.
+# The regression and isolation suites run in temporary instances configured
+# by test/test.conf (as pg_stat_statements' do), against the installed
+# extension; WRITE_PATH=sql runs them again with every write through SQL
+# (test/force_sql_path.conf), for the same expected output.
+TEST_CONFIGS = --temp-config=test/test.conf $(if $(filter sql,$(WRITE_PATH)),--temp-config=test/force_sql_path.conf)
+TEST_OUTPUT = $(if $(filter sql,$(WRITE_PATH)),_sql_path)
+check-regress:
+	$(pg_regress_installcheck) --temp-instance=tmp_check_regress$(TEST_OUTPUT) \
+	  --outputdir=output_regress$(TEST_OUTPUT) $(TEST_CONFIGS) $(REGRESS_OPTS) $(REGRESS)
+check-isolation:
+	$(pg_isolation_regress_installcheck) --temp-instance=tmp_check_iso$(TEST_OUTPUT) \
+	  --outputdir=output_iso$(TEST_OUTPUT) $(TEST_CONFIGS) $(ISOLATION_OPTS) $(ISOLATION)
+installcheck-tap:
+	$(prove_installcheck)
+# The same suites against a running server (PGHOST, PGPORT) configured like
+# test/test.conf: make valgrind runs them under Memcheck this way.
 installcheck-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
 installcheck-isolation:
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
-installcheck-tap:
-	$(prove_installcheck)
 
 run:
 	@bash scripts/run.sh
@@ -96,4 +112,4 @@ help:
 	@echo 'make valgrind  the regression and isolation suites under Valgrind Memcheck, about 4 minutes'
 	@echo 'make help      this list'
 
-.PHONY: run stop test bench soak valgrind help installcheck-regress installcheck-isolation installcheck-tap
+.PHONY: run stop test bench soak valgrind help check-regress check-isolation installcheck-tap installcheck-regress installcheck-isolation

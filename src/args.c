@@ -6,6 +6,8 @@
  * and gets an error, not a silent NULL result.  Every check runs before any
  * write, so bad input changes nothing.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
 
 #include "access/detoast.h"
@@ -176,12 +178,12 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **key
 
 /*
  * A client-supplied time must be present, finite, not ahead of the server
- * clock by more than PT_MAX_CLOCK_SKEW_SECS, and not before the start of the
- * transaction by more than presence_tracking.max_backdate.  The lower bound
- * is what keeps a writer from forging counts: without it, views spaced one
- * debounce apart in the past each open a session.  It counts from the
- * transaction's start, so now() (the default) is always accepted, and a
- * writer can place a view no earlier than it could have made the call.
+ * clock by more than PT_MAX_CLOCK_SKEW_SECS, and not behind it by more than
+ * presence_tracking.max_backdate.  The lower bound is what keeps a writer
+ * from forging counts: without it, views spaced one debounce apart in the
+ * past each open a session.  now() and statement_timestamp() (the start of
+ * the transaction or statement) are always accepted, so the default works
+ * in a transaction of any length.
  */
 TimestampTz
 pt_check_time(FunctionCallInfo fcinfo, int argno)
@@ -212,8 +214,9 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 				 errhint("Times more than %d seconds ahead of the server clock are refused; omit the argument to use now().",
 						 PT_MAX_CLOCK_SKEW_SECS)));
 
-	limit = GetCurrentTransactionStartTimestamp() - (TimestampTz) pt_max_backdate * USECS_PER_SEC;
-	if (pt_max_backdate >= 0 && at < limit)
+	limit = GetCurrentTimestamp() - (TimestampTz) pt_max_backdate * USECS_PER_SEC;
+	if (pt_max_backdate >= 0 && at < limit &&
+		at != GetCurrentTransactionStartTimestamp() && at != GetCurrentStatementStartTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is too far in the past", arg_name(fcinfo, argno)),

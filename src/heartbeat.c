@@ -24,14 +24,17 @@
  * join, yet neither sees the other's new row: so a candidate join first
  * takes a lock on the pair, held to the end of the transaction, and then
  * looks with a fresh snapshot.  The second of the two waits for the first to
- * end and then sees its row.  Pairs share PAIR_LOCKS locks, so a batch of
- * many joins holds a bounded number of them; they are taken in ascending
- * order so that batches do not deadlock.
+ * end and then sees its row.  A batch of many joins locks buckets of pairs
+ * instead, so that it holds a bounded number of locks (lock_pairs).
  *
  * The new rows of a batch name their versions in artifact_versions first
  * (versions.c): a version beaten under another artifact is refused.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
+#include "compat.h"
+#include "rules.h"
 
 #include "access/table.h"
 #include "access/tableam.h"
@@ -51,10 +54,15 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
-/* Locks that candidate joins take, one per (artifact, user) modulo this. */
-#define PAIR_LOCKS 64
-/* Field 4 of their advisory lock tags: apart from pg_advisory_lock's 1 and 2. */
-#define PAIR_LOCK_TAG 0x5054
+/*
+ * The locks candidate joins take: a lock per (artifact, user), or, for a
+ * batch of more than FEW_JOINS candidates, one per bucket of pairs.  Field 4
+ * of their advisory lock tags keeps them apart from pg_advisory_lock's (1, 2).
+ */
+#define FEW_JOINS 32
+#define PAIR_BUCKETS 64
+#define BUCKET_LOCK_TAG 0x5054
+#define PAIR_LOCK_TAG 0x5055
 
 PG_FUNCTION_INFO_V1(presence_tracking_heartbeat);
 PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
@@ -65,7 +73,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_heartbeat_many);
  * streak: all the inserted ones, and those another call inserted meanwhile
  * whose last beat is a TTL old.
  */
-#define STREAK_STARTS "p.last_seen_at OPERATOR(pg_catalog.<=) $5"
+#define STREAK_STARTS PT_WINDOW_PASSED_SQL("p.last_seen_at", "$5")
 static const char insert_sql[] =
 "WITH written AS ("
 "  INSERT INTO @extschema@.presence AS p"
@@ -75,7 +83,7 @@ static const char insert_sql[] =
 "  ON CONFLICT (artifact_id, user_id, version_id) DO UPDATE SET"
 "    joined_at = CASE WHEN " STREAK_STARTS " THEN EXCLUDED.last_seen_at ELSE p.joined_at END,"
 "    beats = CASE WHEN " STREAK_STARTS " THEN 1 ELSE p.beats OPERATOR(pg_catalog.+) 1 END,"
-"    last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)"
+"    last_seen_at = " PT_LATEST_SQL("p.last_seen_at", "EXCLUDED.last_seen_at")
 "  RETURNING p.artifact_id, p.user_id, p.version_id, p.beats"
 ")"
 " SELECT artifact_id, user_id, version_id FROM written WHERE beats OPERATOR(pg_catalog.=) 1";
@@ -100,6 +108,8 @@ typedef struct Batch
 	int			n;
 	TimestampTz at;
 	TimestampTz window_start;	/* at - ttl */
+	Beat	   *joins;			/* once written: the joins, by user and artifact */
+	int			njoins;
 } Batch;
 
 static int
@@ -254,7 +264,7 @@ beat_locked_row(Batch *b, PtRows *t, const PresenceColumns *c, Beat *beat)
 {
 	TimestampTz last_seen = DatumGetTimestampTz(pt_rows_get(t, c->last_seen));
 
-	beat->started = last_seen <= b->window_start;
+	beat->started = pt_window_passed(last_seen, b->window_start);
 	if (beat->started)
 	{
 		pt_rows_set(t, c->joined, TimestampTzGetDatum(b->at));
@@ -262,8 +272,7 @@ beat_locked_row(Batch *b, PtRows *t, const PresenceColumns *c, Beat *beat)
 	}
 	else
 		pt_rows_increment(t, c->beats);
-	if (b->at > last_seen)
-		pt_rows_set(t, c->last_seen, TimestampTzGetDatum(b->at));
+	pt_rows_set(t, c->last_seen, TimestampTzGetDatum(pt_latest(last_seen, b->at)));
 	pt_rows_update(t);
 }
 
@@ -335,7 +344,7 @@ other_version_live(Batch *b, int from, int to)
 	keys[0].sk_argument = b->beats[from].artifact;
 	pt_key_scankey(pkey, 1, &keys[1]);
 	keys[1].sk_argument = b->beats[from].user;
-	scan = index_beginscan(rel, pkey, snapshot, 2, 0);
+	scan = pt_index_beginscan(rel, pkey, snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	while (!live && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -347,7 +356,7 @@ other_version_live(Batch *b, int from, int to)
 		for (int i = from; i < to && !in_batch; i++)
 			in_batch = compare_keys(&row, &b->beats[i], &b->order) == 0;
 		live = !in_batch &&
-			DatumGetTimestampTz(slot->tts_values[last_seen_column]) > b->window_start;
+			!pt_window_passed(DatumGetTimestampTz(slot->tts_values[last_seen_column]), b->window_start);
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -357,23 +366,45 @@ other_version_live(Batch *b, int from, int to)
 	return live;
 }
 
-/* The lock of the (artifact, user) of a beat: a hash of the pair. */
-static uint32
-pair_lock(Batch *b, const Beat *beat)
+/* The hashes of the artifact and the user of a beat. */
+typedef struct PairHash
+{
+	uint32		artifact;
+	uint32		user;
+} PairHash;
+
+static PairHash
+pair_hash(Batch *b, const Beat *beat)
 {
 	TypeCacheEntry *type = lookup_type_cache(b->key_type, TYPECACHE_HASH_PROC_FINFO);
-	uint32		artifact_hash = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo,
-																 DEFAULT_COLLATION_OID,
-																 beat->artifact));
-	uint32		user_hash = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo,
-															 DEFAULT_COLLATION_OID,
-															 beat->user));
+	PairHash	h;
 
-	return hash_combine(artifact_hash, user_hash) % PAIR_LOCKS;
+	h.artifact = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo, DEFAULT_COLLATION_OID,
+												  beat->artifact));
+	h.user = DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo, DEFAULT_COLLATION_OID,
+											  beat->user));
+	return h;
+}
+
+static uint32
+pair_bucket(PairHash h)
+{
+	return hash_combine(h.artifact, h.user) % PAIR_BUCKETS;
 }
 
 static int
-compare_locks(const void *x, const void *y)
+compare_pair_hashes(const void *x, const void *y)
+{
+	const PairHash *a = x;
+	const PairHash *b = y;
+
+	if (a->artifact != b->artifact)
+		return a->artifact < b->artifact ? -1 : 1;
+	return (a->user > b->user) - (a->user < b->user);
+}
+
+static int
+compare_buckets(const void *x, const void *y)
 {
 	uint32		a = *(const uint32 *) x;
 	uint32		b = *(const uint32 *) y;
@@ -381,24 +412,46 @@ compare_locks(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* Takes the locks of the n candidate joins, each once, in ascending order. */
+/*
+ * Takes the locks of the n candidate joins.  A few candidates lock their
+ * pairs (and share their buckets); many lock their buckets whole, so that a
+ * batch holds at most PAIR_BUCKETS locks.  Buckets before pairs, each kind
+ * in ascending order, so that callers do not deadlock.
+ */
 static void
 lock_pairs(Batch *b, Beat *candidates, int n)
 {
-	uint32	   *locks = palloc(sizeof(uint32) * Max(n, 1));
+	PairHash   *pairs = palloc(sizeof(PairHash) * Max(n, 1));
+	uint32	   *buckets = palloc(sizeof(uint32) * Max(n, 1));
+	bool		few = n <= FEW_JOINS;
 	LOCKTAG		tag;
 
 	for (int i = 0; i < n; i++)
-		locks[i] = pair_lock(b, &candidates[i]);
-	qsort(locks, n, sizeof(uint32), compare_locks);
+	{
+		pairs[i] = pair_hash(b, &candidates[i]);
+		buckets[i] = pair_bucket(pairs[i]);
+	}
+	qsort(buckets, n, sizeof(uint32), compare_buckets);
 	for (int i = 0; i < n; i++)
 	{
-		if (i > 0 && locks[i] == locks[i - 1])
+		if (i > 0 && buckets[i] == buckets[i - 1])
 			continue;
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, b->schema, locks[i], PAIR_LOCK_TAG);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, b->schema, buckets[i], BUCKET_LOCK_TAG);
+		(void) LockAcquire(&tag, few ? ShareLock : ExclusiveLock, false, false);
 	}
-	pfree(locks);
+	if (few)
+	{
+		qsort(pairs, n, sizeof(PairHash), compare_pair_hashes);
+		for (int i = 0; i < n; i++)
+		{
+			if (i > 0 && compare_pair_hashes(&pairs[i], &pairs[i - 1]) == 0)
+				continue;
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, pairs[i].artifact, pairs[i].user, PAIR_LOCK_TAG);
+			(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		}
+	}
+	pfree(pairs);
+	pfree(buckets);
 }
 
 /*
@@ -438,6 +491,16 @@ batch_joins(Batch *b, Beat **joins_out)
 	return njoins;
 }
 
+/* Writes the batch and finds its joins, with the writer's rights (definer.c). */
+static void
+write_batch(void *arg)
+{
+	Batch	   *b = arg;
+
+	write_beats(b);
+	b->njoins = batch_joins(b, &b->joins);
+}
+
 Datum
 presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 {
@@ -445,13 +508,12 @@ presence_tracking_heartbeat(PG_FUNCTION_ARGS)
 	Oid			key_type = pt_key_type(fcinfo);
 	Datum		values[4];
 	Batch		b;
-	Beat	   *joins;
 
 	pt_writer_args(fcinfo, key_type, values);
 	batch_init(&b, fcinfo, &insert_plan, key_type, 1, &values[0], &values[1], &values[2],
 			   DatumGetTimestampTz(values[3]));
-	write_beats(&b);
-	PG_RETURN_BOOL(b.beats[0].started && batch_joins(&b, &joins) == 1);
+	pt_write_as_definer(fcinfo, write_batch, &b);
+	PG_RETURN_BOOL(b.njoins == 1);
 }
 
 Datum
@@ -463,8 +525,6 @@ presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
 	Datum	   *keys[3];
 	int			n;
 	Batch		b;
-	Beat	   *joins;
-	int			njoins;
 
 	pt_check_writable(fcinfo);
 	n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
@@ -478,11 +538,10 @@ presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
 			   pt_check_time(fcinfo, 3));
 	InitMaterializedSRF(fcinfo, 0);
 
-	write_beats(&b);
-	njoins = batch_joins(&b, &joins);
-	for (int i = 0; i < njoins; i++)
+	pt_write_as_definer(fcinfo, write_batch, &b);
+	for (int i = 0; i < b.njoins; i++)
 	{
-		Datum		row[3] = {joins[i].user, joins[i].artifact, joins[i].version};
+		Datum		row[3] = {b.joins[i].user, b.joins[i].artifact, b.joins[i].version};
 		bool		nulls[3] = {false, false, false};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);

@@ -10,6 +10,8 @@
  * reused for the life of the backend, and the plan cache replans it by
  * itself after DDL on the tables.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
 
 #include "lib/stringinfo.h"
@@ -67,9 +69,11 @@ pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *
 	return plan;
 }
 
+/* Connects to SPI; below a writer, with search_path pinned first. */
 void
 pt_spi_connect(void)
 {
+	pt_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }

@@ -8,7 +8,10 @@
  * follows the users on that artifact (bounded by the retention), not the
  * table.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
+#include "rules.h"
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -29,7 +32,7 @@ static const char active_viewers_sql[] =
 "    FROM @extschema@.presence p"
 "   WHERE p.artifact_id" EQ "$1"
 "     AND ($2 IS NULL OR p.version_id" EQ "$2)"
-"     AND p.last_seen_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
+"     AND NOT " PT_WINDOW_PASSED_SQL("p.last_seen_at", "(pg_catalog.now() OPERATOR(pg_catalog.-) $3)")
 "   ORDER BY p.user_id, p.last_seen_at DESC, p.version_id) s"
 " ORDER BY s.last_seen_at DESC, s.user_id";
 
@@ -49,6 +52,12 @@ presence_tracking_active_viewers(PG_FUNCTION_ARGS)
 	char		nulls[3] = {' ', ' ', ' '};
 	int			ret;
 
+	/* The read side's NULL rule: a NULL artifact has no viewers. */
+	if (PG_ARGISNULL(0))
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		return (Datum) 0;
+	}
 	pt_check_key(fcinfo, 0, key_type);
 	if (!PG_ARGISNULL(1))
 		pt_check_key(fcinfo, 1, key_type);

@@ -6,6 +6,8 @@
  * serves a database whose extension has not been updated yet; a function
  * whose signature changes gets a new entry point and the old one stays.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
 
 PG_MODULE_MAGIC;

@@ -42,6 +42,7 @@ extern int	pt_ttl;
 extern int	pt_retention;
 extern int	pt_view_debounce;
 extern int	pt_max_backdate;
+extern bool pt_force_sql_path;
 extern char *pt_cleanup_schedule;
 
 extern void pt_define_settings(void);
@@ -59,6 +60,10 @@ extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
 extern void pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values);
 extern Interval *pt_seconds_interval(int seconds);
 extern TimestampTz pt_window_start(TimestampTz at, int seconds);
+
+/* definer.c: the writers' writes run as presence_tracking_definer. */
+extern void pt_write_as_definer(FunctionCallInfo fcinfo, void (*write) (void *arg), void *arg);
+extern void pt_pin_search_path(void);
 
 /* plans.c: saved SPI plans, one per SQL function. */
 typedef struct PtPlan
@@ -108,6 +113,27 @@ extern void pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifa
 
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"
-#define PT_PURGE_COMMAND "SELECT presence_tracking.purge()"
+/*
+ * The job's command.  pg_cron runs it as a superuser, so it must not find
+ * purge() by a schema name that someone could rename and then squat: it
+ * takes the schema from the extension's catalog entry.  Where the extension
+ * is gone (dropped in a way the event trigger did not see), the job removes
+ * itself when pg_cron is in this database (then schema cron is pg_cron's),
+ * and otherwise says so.  The 1.2
+ * update script carries a copy for the jobs of older releases; a test
+ * compares the two.
+ */
+#define PT_PURGE_COMMAND \
+	"DO $purge$ DECLARE s name; BEGIN" \
+	" SELECT n.nspname INTO s FROM pg_catalog.pg_extension e" \
+	" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace" \
+	" WHERE e.extname OPERATOR(pg_catalog.~~) 'presence\\_tracking%';" \
+	" IF s IS NOT NULL THEN EXECUTE pg_catalog.format('SELECT %I.purge()', s);" \
+	" ELSIF EXISTS (SELECT FROM pg_catalog.pg_extension x WHERE x.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN" \
+	" PERFORM cron.unschedule(j.jobid) FROM cron.job j" \
+	" WHERE j.jobname OPERATOR(pg_catalog.=) 'presence_tracking_purge'" \
+	" AND j.database OPERATOR(pg_catalog.=) pg_catalog.current_database();" \
+	" ELSE RAISE WARNING 'presence_tracking is not installed in database %: remove job presence_tracking_purge', pg_catalog.current_database();" \
+	" END IF; END $purge$"
 
 #endif							/* PRESENCE_TRACKING_H */

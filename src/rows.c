@@ -18,13 +18,18 @@
  * a column whose type is not the plain type the extension wrote (a domain,
  * which may carry constraints, or a type modifier), or that the current
  * user may not update, is left to SQL (pt_rows_open returns false), where
- * the executor applies all of those.  Read-only transactions are refused
+ * the executor applies all of those, and so is every table while the
+ * developer setting presence_tracking.force_sql_path is on.  Read-only
+ * transactions are refused
  * before either path runs (pt_check_writable).  So is every
  * write in a REPEATABLE READ or SERIALIZABLE transaction: the latest row
  * version is what this path writes, and those levels must instead fail on a
  * row changed since their snapshot.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
+#include "compat.h"
 
 #include "access/genam.h"
 #include "access/stratnum.h"
@@ -85,11 +90,14 @@ columns_are_plain(Relation rel)
 bool
 pt_rows_open(PtRows *t, Oid schema, const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, schema);
+	Oid			relid;
 	Relation	rel;
 	TupleConstr *constr;
 	RangeTblEntry *rte;
 
+	if (pt_force_sql_path)
+		return false;
+	relid = get_relname_relid(relname, schema);
 	if (!OidIsValid(relid))
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
@@ -122,7 +130,7 @@ pt_rows_open(PtRows *t, Oid schema, const char *relname)
 	rte->relid = relid;
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(t->estate, list_make1(rte));
+	pt_init_range_table(t->estate, list_make1(rte));
 	t->result = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->result, rel, 1, NULL, 0);
 	ExecOpenIndices(t->result, false);
@@ -136,7 +144,7 @@ pt_rows_open(PtRows *t, Oid schema, const char *relname)
 	for (int k = 0; k < t->nkeys; k++)
 		pt_key_scankey(t->pkey, k, &t->keys[k]);
 	InitDirtySnapshot(t->dirty);
-	t->scan = index_beginscan(rel, t->pkey, &t->dirty, t->nkeys, 0);
+	t->scan = pt_index_beginscan(rel, t->pkey, &t->dirty, t->nkeys, 0);
 	return true;
 }
 

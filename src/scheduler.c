@@ -9,7 +9,10 @@
  * (cron.database_name) the exact call to run there is given; without it the
  * purge can still be run by hand.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
+#include "compat.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -17,6 +20,7 @@
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "commands/event_trigger.h"
 #include "commands/dbcommands.h"
@@ -28,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(presence_tracking_schedule_purge);
 PG_FUNCTION_INFO_V1(presence_tracking_unschedule_purge);
@@ -89,15 +94,23 @@ report_not_scheduled(CronPlace place, const char *cron_database)
 
 /*
  * Whether CREATE EXTENSION runs inside the restore of a dump.  Both pg_dump's
- * plain output and pg_restore turn row_security off, which an extension
- * script leaves alone.  A restore brings the job back with pg_cron's own
+ * plain output and pg_restore turn row_security off in their session, which
+ * an extension script leaves alone.  Off by ALTER DATABASE or ALTER ROLE (a
+ * database owner's doing) is not a restore, or that owner could keep the job
+ * from ever being scheduled.  A restore brings the job back with pg_cron's own
  * data; scheduling it here too would make that data clash with the new row
  * (same job name and user) and fail to load, losing every other job with it.
  */
 static bool
 restoring_dump(void)
 {
-	return creating_extension && !row_security;
+	const char *reset_value;
+
+	if (!creating_extension || row_security)
+		return false;
+	/* Off for this session only, as a restore sets it; not for the database or role. */
+	reset_value = GetConfigOptionResetString("row_security");
+	return reset_value != NULL && strcmp(reset_value, "on") == 0;
 }
 
 Datum
@@ -212,28 +225,42 @@ extension_owner(Oid extension)
 	return owner;
 }
 
-/* Whether DROP OWNED BY roles names the owner of the extension. */
+/*
+ * Whether DROP OWNED BY roles drops the extension: it names the owner of the
+ * extension, or of its schema (dropping the schema drops what is in it).
+ */
 static bool
-roles_contain_owner(List *roles, Oid extension)
+roles_contain_owner(List *roles, Oid extension, Oid schema)
 {
 	Oid			owner = extension_owner(extension);
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
+	Oid			schema_owner = InvalidOid;
 	ListCell   *lc;
 
+	if (HeapTupleIsValid(tuple))
+	{
+		schema_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+		ReleaseSysCache(tuple);
+	}
 	foreach(lc, roles)
-		if (get_rolespec_oid(lfirst(lc), true) == owner)
+	{
+		Oid			role = get_rolespec_oid(lfirst(lc), true);
+
+		if (role == owner || role == schema_owner)
 			return true;
+	}
 	return false;
 }
 
 /*
  * Whether the statement drops the extension: DROP EXTENSION naming it, DROP
- * SCHEMA naming its schema, DROP OWNED BY its owner.
+ * SCHEMA naming its schema, DROP OWNED BY its owner or its schema's.
  */
 static bool
 drops_extension(Node *parsetree, Oid extension, Oid schema)
 {
 	if (IsA(parsetree, DropOwnedStmt))
-		return roles_contain_owner(((DropOwnedStmt *) parsetree)->roles, extension);
+		return roles_contain_owner(((DropOwnedStmt *) parsetree)->roles, extension, schema);
 	if (IsA(parsetree, DropStmt))
 	{
 		DropStmt   *stmt = (DropStmt *) parsetree;
@@ -270,7 +297,7 @@ presence_tracking_on_drop(PG_FUNCTION_ARGS)
 	extension = getExtensionOfObject(ProcedureRelationId, fcinfo->flinfo->fn_oid);
 	if (!OidIsValid(extension) ||
 		!drops_extension(trigdata->parsetree, extension, pt_schema(fcinfo)) ||
-		!pg_extension_ownercheck(extension, GetUserId()))
+		!pt_extension_ownercheck(extension, GetUserId()))
 		PG_RETURN_NULL();
 
 	switch (cron_place(&cron_database))

@@ -16,12 +16,15 @@
  * those, pt_check_settings() checks the combination before each use and
  * refuses to run with an error naming the rule.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 int			pt_heartbeat_interval = 60;
@@ -29,6 +32,7 @@ int			pt_ttl = 150;
 int			pt_retention = 600;
 int			pt_view_debounce = 3600;
 int			pt_max_backdate = 300;
+bool		pt_force_sql_path = false;
 char	   *pt_cleanup_schedule = NULL;
 
 /* Cross-checks start once every duration is defined (see pt_define_settings). */
@@ -95,8 +99,8 @@ check_retention(int *newval, void **extra, GucSource source)
 
 /*
  * pg_cron's own parser, when pg_cron is loaded in this process (preloaded,
- * as it must be to run jobs): PostgreSQL loads libraries with RTLD_GLOBAL, so
- * its exported parse_cron_entry() is found by name.  The schedule is then
+ * as it must be to run jobs): its exported parse_cron_entry(), looked up in
+ * pg_cron's library itself.  The schedule is then
  * accepted exactly when the installed pg_cron would accept it; a copy of its
  * grammar (our own parser below) only stands in when pg_cron is not loaded.
  */
@@ -106,10 +110,18 @@ typedef void (*free_entry_fn) (void *entry);
 static bool
 cron_parser_accepts(const char *schedule, bool *available)
 {
-	parse_cron_entry_fn parse = (parse_cron_entry_fn) dlsym(RTLD_DEFAULT, "parse_cron_entry");
-	free_entry_fn free_entry = (free_entry_fn) dlsym(RTLD_DEFAULT, "free_entry");
+	/* pg_cron's own library, only if already loaded (RTLD_NOLOAD). */
+	void	   *pg_cron = dlopen(psprintf("%s/pg_cron%s", pkglib_path, DLSUFFIX), RTLD_NOW | RTLD_NOLOAD);
+	parse_cron_entry_fn parse = NULL;
+	free_entry_fn free_entry = NULL;
 	void	   *entry;
 
+	if (pg_cron != NULL)
+	{
+		parse = (parse_cron_entry_fn) dlsym(pg_cron, "parse_cron_entry");
+		free_entry = (free_entry_fn) dlsym(pg_cron, "free_entry");
+		dlclose(pg_cron);		/* drops only the reference NOLOAD took */
+	}
 	*available = parse != NULL && free_entry != NULL;
 	if (!*available)
 		return false;
@@ -193,6 +205,12 @@ pt_define_settings(void)
 							&pt_max_backdate, 300, -1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("presence_tracking.force_sql_path",
+							 "Developer setting: the writers write every row through SQL statements, never in place.",
+							 "The tests run with it on and off to prove that both write paths give the same results.",
+							 &pt_force_sql_path, false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("presence_tracking.cleanup_schedule",
 							   "pg_cron schedule of the presence purge job.",
 							   "Takes effect when presence_tracking.schedule_purge() is next run.",

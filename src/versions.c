@@ -15,6 +15,8 @@
  * next command, which in READ COMMITTED sees the winner.  A database not yet
  * updated to 1.2 has no such table and no such check.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
 
 #include "catalog/pg_type.h"

@@ -21,7 +21,10 @@
  * exists is checked against the artifact that row carries, any other call
  * against artifact_versions, before anything is written.
  */
+#include "postgres.h"
+
 #include "presence_tracking.h"
+#include "rules.h"
 
 #include "catalog/pg_type.h"
 #include "utils/datum.h"
@@ -29,11 +32,8 @@
 
 PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 
-/*
- * A call opens a session when the previous view is at least one debounce
- * old: at or before the start of the debounce window that ends at the call.
- */
-#define NEW_SESSION "g.last_viewed_at OPERATOR(pg_catalog.<=) $5"
+/* The rolling window (rules.h): the previous view has passed the debounce. */
+#define NEW_SESSION PT_WINDOW_PASSED_SQL("g.last_viewed_at", "$5")
 
 /* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
 static const char record_view_sql[] =
@@ -44,7 +44,7 @@ static const char record_view_sql[] =
 "  ON CONFLICT (user_id, version_id) DO UPDATE SET"
 "    view_count = g.view_count OPERATOR(pg_catalog.+) CASE WHEN " NEW_SESSION " THEN 1 ELSE 0 END,"
 "    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END,"
-"    last_viewed_at = GREATEST(g.last_viewed_at, EXCLUDED.last_viewed_at)"
+"    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at")
 "  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
 "), ledger AS ("
 "  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)"
@@ -53,7 +53,7 @@ static const char record_view_sql[] =
 "  INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
 "  VALUES ($1, $2, $4)"
 "  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
-"    last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)"
+"    last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at")
 ")"
 " SELECT new_session FROM stats";
 
@@ -62,7 +62,7 @@ static const char access_sql[] =
 "INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
 " VALUES ($1, $2, $4)"
 " ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
-"   last_viewed_at = GREATEST(a.last_viewed_at, EXCLUDED.last_viewed_at)";
+"   last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at");
 
 /* What continue_session found. */
 typedef enum SessionState
@@ -88,11 +88,15 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 		pt_rows_set(&access, pt_column_index(access.rel, "user_id"), values[0]);
 		pt_rows_set(&access, pt_column_index(access.rel, "artifact_id"), values[1]);
 		found = pt_rows_lock(&access);
-		if (found && DatumGetTimestampTz(values[3]) >
-			DatumGetTimestampTz(pt_rows_get(&access, last_viewed)))
+		if (found)
 		{
-			pt_rows_set(&access, last_viewed, values[3]);
-			pt_rows_update(&access);
+			TimestampTz stored = DatumGetTimestampTz(pt_rows_get(&access, last_viewed));
+			/* Written only when the time moves forward (rules.h). */
+			if (pt_latest(stored, DatumGetTimestampTz(values[3])) != stored)
+			{
+				pt_rows_set(&access, last_viewed, values[3]);
+				pt_rows_update(&access);
+			}
 		}
 		pt_rows_close(&access);
 		if (found)
@@ -137,12 +141,14 @@ continue_session(FunctionCallInfo fcinfo, Oid key_type, Datum *values, Oid *argt
 			pt_version_mismatch(key_type, values[2], stored, values[1]);
 	}
 	in_session = found &&
-		DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)) > DatumGetTimestampTz(values[4]);
+		!pt_window_passed(DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)),
+						  DatumGetTimestampTz(values[4]));
 	if (in_session)
 	{
 		pt_rows_increment(&stats, pt_column_index(stats.rel, "session_hits"));
-		if (DatumGetTimestampTz(values[3]) > DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)))
-			pt_rows_set(&stats, last_viewed, values[3]);
+		pt_rows_set(&stats, last_viewed,
+					TimestampTzGetDatum(pt_latest(DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)),
+												  DatumGetTimestampTz(values[3]))));
 		pt_rows_update(&stats);
 	}
 	pt_rows_close(&stats);
@@ -152,34 +158,52 @@ continue_session(FunctionCallInfo fcinfo, Oid key_type, Datum *values, Oid *argt
 	return SESSION_CONTINUED;
 }
 
-Datum
-presence_tracking_record_view(PG_FUNCTION_ARGS)
+/* One call of record_view, checked; new_session is its result. */
+typedef struct ViewCall
+{
+	FunctionCallInfo fcinfo;
+	Oid			key_type;
+	Oid			argtypes[5];
+	Datum		values[5];		/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce */
+	bool		new_session;
+} ViewCall;
+
+/* The writes of a call, with the writer's rights (definer.c). */
+static void
+write_view(void *arg)
 {
 	static PtPlan upsert_slot;
-	Oid			key_type = pt_key_type(fcinfo);
-	Oid			argtypes[5] = {key_type, key_type, key_type, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	SessionState state;
-	bool		new_session;
+	ViewCall   *c = arg;
+	SessionState state = continue_session(c->fcinfo, c->key_type, c->values, c->argtypes);
 	bool		isnull;
 	int			ret;
 
-	pt_writer_args(fcinfo, key_type, values);
-	values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(values[3]), pt_view_debounce));
-
-	state = continue_session(fcinfo, key_type, values, argtypes);
+	c->new_session = false;
 	if (state == SESSION_CONTINUED)
-		PG_RETURN_BOOL(false);
-
+		return;
 	pt_spi_connect();
 	if (state == SESSION_UNKNOWN)
-		pt_check_versions(fcinfo, key_type, 1, &values[2], &values[1]);
-	ret = SPI_execute_plan(pt_plan(&upsert_slot, fcinfo, record_view_sql, 5, argtypes),
-						   values, NULL, false, 0);
+		pt_check_versions(c->fcinfo, c->key_type, 1, &c->values[2], &c->values[1]);
+	ret = SPI_execute_plan(pt_plan(&upsert_slot, c->fcinfo, record_view_sql, 5, c->argtypes),
+						   c->values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
-	new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	c->new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pt_spi_finish();
+}
 
-	PG_RETURN_BOOL(new_session);
+Datum
+presence_tracking_record_view(PG_FUNCTION_ARGS)
+{
+	ViewCall	c;
+
+	c.fcinfo = fcinfo;
+	c.key_type = pt_key_type(fcinfo);
+	for (int i = 0; i < 3; i++)
+		c.argtypes[i] = c.key_type;
+	c.argtypes[3] = c.argtypes[4] = TIMESTAMPTZOID;
+	pt_writer_args(fcinfo, c.key_type, c.values);
+	c.values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(c.values[3]), pt_view_debounce));
+	pt_write_as_definer(fcinfo, write_view, &c);
+	PG_RETURN_BOOL(c.new_session);
 }

@@ -12,7 +12,7 @@ SELECT presence_tracking.record_view(NULL, 1, 1);
 SELECT presence_tracking.record_view(1, NULL, 1);
 SELECT presence_tracking.record_view(1, 1, NULL);
 SELECT presence_tracking.record_view(1, 1, 1, NULL);
-SELECT * FROM presence_tracking.active_viewers(NULL);
+SELECT count(*) FROM presence_tracking.active_viewers(NULL);
 
 -- Infinite and future times.
 SELECT presence_tracking.heartbeat(1, 1, 1, 'infinity');

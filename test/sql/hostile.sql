@@ -32,13 +32,15 @@ RESET ROLE;
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_attacker';
 SELECT count(*) AS views_recorded FROM presence_tracking.artifact_views;
 -- The trigger the writers run sees only pg_catalog and pg_temp, so the DBA
--- qualifies the name, and it runs as presence_tracking_definer.
+-- qualifies the name; it runs as presence_tracking_definer.
+ALTER TABLE public.audit_log ADD COLUMN who name, ADD COLUMN path text;
 CREATE OR REPLACE FUNCTION public.audit_access() RETURNS trigger LANGUAGE plpgsql AS
-  $$ BEGIN INSERT INTO public.audit_log VALUES (NEW.user_id, NEW.last_viewed_at); RETURN NEW; END $$;
+  $$ BEGIN INSERT INTO public.audit_log VALUES (NEW.user_id, NEW.last_viewed_at, current_user,
+                                               current_setting('search_path')); RETURN NEW; END $$;
 SET ROLE regress_attacker;
 SELECT presence_tracking.record_view(1, 10, 100) AS new_session;
 RESET ROLE;
-SELECT count(*) AS audited FROM public.audit_log;
+SELECT who, path FROM public.audit_log;
 DROP TRIGGER audit ON presence_tracking.artifact_access;
 DROP TABLE pg_temp.audit_log;
 DROP FUNCTION pg_temp.escalate();
@@ -176,8 +178,9 @@ DROP EXTENSION presence_tracking;
 RESET ROLE;
 
 -- Catalog checks that hold for every function and table, present or future.
--- Every SECURITY DEFINER function pins search_path, pg_temp last, and runs as
--- a role that is not a superuser.
+-- No function is SECURITY DEFINER: the writers switch to
+-- presence_tracking_definer in C (src/definer.c).  Were one added, it must
+-- pin search_path, pg_temp last, and run as a role that is not a superuser.
 SELECT p.oid::regprocedure AS unpinned_or_superuser_definer
   FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
  WHERE p.pronamespace = 'presence_tracking'::regnamespace AND p.prosecdef
@@ -202,9 +205,11 @@ SELECT c.oid::regclass AS writable, r.rolname
  WHERE c.relnamespace = 'presence_tracking'::regnamespace AND c.relkind IN ('r', 'p')
    AND r.rolname IN ('presence_tracking_writer', 'presence_tracking_reader', 'regress_attacker')
    AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER');
--- The definer role: no login, no members, no attributes.
+-- The definer role: no login, no members or memberships, no attributes,
+-- and it owns nothing (an owner could alter what it owns from hijacked code).
 SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls,
-       (SELECT count(*) FROM pg_auth_members WHERE roleid = r.oid) AS members
+       (SELECT count(*) FROM pg_auth_members WHERE roleid = r.oid OR member = r.oid) AS memberships,
+       (SELECT count(*) FROM pg_shdepend WHERE refobjid = r.oid AND deptype = 'o') AS owns
   FROM pg_roles r WHERE rolname = 'presence_tracking_definer';
 
 DROP SCHEMA app CASCADE;

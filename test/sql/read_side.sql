@@ -13,7 +13,15 @@ SELECT presence_tracking.record_view(1, 2, 20, '2026-03-02 13:00');
 SELECT presence_tracking.has_viewed(1, 1) AS "1 saw v1",
        presence_tracking.has_viewed(1, 20) AS "1 saw v20",
        presence_tracking.has_viewed(2, 20) AS "2 saw v20",
-       presence_tracking.has_viewed(2, NULL) AS "null version";
+       presence_tracking.has_viewed(2, NULL) AS "null version",
+       presence_tracking.has_viewed(NULL, 20) AS "null user";
+-- The NULL rule of the read side: NULL or no rows, never an error.
+SELECT count(*) AS null_rows FROM (
+  SELECT user_id::text FROM presence_tracking.version_viewers(NULL)
+  UNION ALL SELECT artifact_id::text FROM presence_tracking.user_history(NULL)
+  UNION ALL SELECT user_id::text FROM presence_tracking.artifact_matrix(NULL)
+  UNION ALL SELECT version_id::text FROM presence_tracking.artifact_stats(NULL)
+  UNION ALL SELECT user_id::text FROM presence_tracking.active_viewers(NULL)) n;
 SELECT * FROM presence_tracking.version_viewers(1);
 SELECT * FROM presence_tracking.user_history(1);
 SELECT * FROM presence_tracking.user_history(1, since => '2026-03-02 09:12', until => '2026-03-02 13:00');

@@ -16,7 +16,7 @@ $node->safe_psql('app', 'CREATE EXTENSION pg_cron');
 $node->safe_psql('app', 'CREATE EXTENSION presence_tracking');
 
 my $job = q{SELECT schedule, command, database FROM cron.job WHERE jobname = 'presence_tracking_purge'};
-is($node->safe_psql('app', $job), '*/15 * * * *|SELECT presence_tracking.purge()|app',
+like($node->safe_psql('app', $job), qr/^\*\/15 \* \* \* \*\|DO \$purge\$ .*%I\.purge\(\).*\|app$/,
 	'CREATE EXTENSION schedules the purge on cleanup_schedule');
 
 # A run of the job: every minute, and wait for pg_cron to report it.
@@ -57,6 +57,37 @@ is($node->safe_psql('app', "SELECT count(*) FROM cron.job WHERE jobname = 'prese
 $node->safe_psql('app', 'DROP SCHEMA presence_tracking CASCADE');
 is($node->safe_psql('app', "SELECT count(*) FROM cron.job WHERE jobname = 'presence_tracking_purge'"), '0',
 	'DROP SCHEMA CASCADE leaves no job behind');
+
+# The job's command, run as pg_cron runs it (the superuser's session), finds
+# the extension's schema through the catalog: renamed, with a look-alike
+# under the old name whose purge() would make its owner a superuser, the job
+# still purges the extension's table and runs nothing of the look-alike.
+my $run_job = q{SELECT command FROM cron.job WHERE jobname = 'presence_tracking_purge' \gexec};
+$node->safe_psql('app', 'CREATE EXTENSION presence_tracking; CREATE ROLE dbowner');
+$node->safe_psql('app', 'ALTER DATABASE app OWNER TO dbowner');
+$node->safe_psql('app', q{SET presence_tracking.max_backdate = -1;
+	SELECT presence_tracking.heartbeat(1, 1, 1, now() - interval '1 hour')});
+$node->safe_psql('app', 'ALTER SCHEMA presence_tracking RENAME TO presence_tracking_real');
+$node->safe_psql('app', q{SET ROLE dbowner; CREATE SCHEMA presence_tracking;
+	CREATE FUNCTION presence_tracking.purge() RETURNS bigint LANGUAGE plpgsql AS
+	  $$ BEGIN ALTER ROLE dbowner SUPERUSER; RETURN 0; END $$});
+$node->safe_psql('app', $run_job);
+is($node->safe_psql('app', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbowner'}), 'f',
+	'the job does not run a look-alike purge() in a squatted schema');
+is($node->safe_psql('app', 'SELECT count(*) FROM presence_tracking_real.presence'), '0',
+	'the job purges the renamed schema of the extension');
+$node->safe_psql('app', 'DROP SCHEMA presence_tracking CASCADE');
+$node->safe_psql('app', 'ALTER SCHEMA presence_tracking_real RENAME TO presence_tracking');
+
+# A drop the event trigger does not see (here: disabled): the job, next
+# time it runs, finds no extension and removes itself.
+$node->safe_psql('app', 'ALTER EVENT TRIGGER presence_tracking_on_drop DISABLE');
+$node->safe_psql('app', 'DROP EXTENSION presence_tracking');
+is($node->safe_psql('app', "SELECT count(*) FROM cron.job WHERE jobname = 'presence_tracking_purge'"), '1',
+	'a drop the event trigger did not see leaves the job for now');
+$node->safe_psql('app', $run_job);
+is($node->safe_psql('app', "SELECT count(*) FROM cron.job WHERE jobname = 'presence_tracking_purge'"), '0',
+	'and the job removes itself when it next runs');
 $node->stop;
 
 # Without pg_cron at all: installs with a warning and works; purge by hand.

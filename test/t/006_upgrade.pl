@@ -21,6 +21,8 @@ use PresenceFixture;
 # upgrade script to every entry.  The patterns leave out what differs
 # between key types and between the names of the installing superuser.
 my @changes_1_2_removed = (
+	qr/^ SECURITY DEFINER( ROWS 10)?$/,
+	qr/^RETURN \(EXISTS \(SELECT FROM presence_tracking\.artifact_version_stats s WHERE /,
 	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access\}$/,
 	qr/^function presence_tracking\.(heartbeat|heartbeat_many|record_view|purge|schedule_purge|unschedule_purge|on_drop)\(.* config= acl=/,
 	qr/^relation presence_tracking\.(presence|artifact_views|artifact_version_stats|artifact_access) kind=r .*acl=\{\w+=arwdDxt\/\w+,presence_tracking_reader=r\/\w+\}$/,
@@ -31,7 +33,9 @@ my @changes_1_2_added = (
 	qr/^column artifact_versions_(artifact_idx\.artifact_id|pkey\.version_id) \w+ notnull=f default=$/,
 	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access,presence_tracking\.artifact_versions\}$/,
 	qr/^constraint presence_tracking\.artifact_versions artifact_versions_pkey PRIMARY KEY \(version_id\)$/,
-	qr/^function presence_tracking\.(heartbeat|heartbeat_many|record_view)\(.* secdef=t .*config=\{"search_path=pg_catalog, pg_temp"\} acl=\{presence_tracking_definer=X\/presence_tracking_definer,presence_tracking_writer=X\/presence_tracking_definer\} /,
+	qr/^ ROWS 10$/,
+	qr/^RETURN CASE WHEN \(\(user_id IS NOT NULL\) AND \(version_id IS NOT NULL\)\) THEN \(EXISTS /,
+	qr/^function presence_tracking\.(heartbeat|heartbeat_many|record_view)\(.* secdef=f .*config= acl=\{\w+=X\/\w+,presence_tracking_writer=X\/\w+\} /,
 	qr/^function presence_tracking\.(purge|schedule_purge|unschedule_purge|on_drop)\(\) secdef=f .*config=\{"search_path=pg_catalog, pg_temp"\} acl=\{\w+=X\/\w+\} /,
 	qr/^index CREATE (UNIQUE )?INDEX artifact_versions_(artifact_idx|pkey) ON presence_tracking\.artifact_versions USING btree \((artifact_id|version_id)\)$/,
 	qr/^member table presence_tracking\.artifact_versions$/,
@@ -222,12 +226,23 @@ for my $type (qw(bigint uuid text))
 $node->safe_psql('postgres', "CREATE EXTENSION presence_tracking VERSION '$old_versions[0]'");
 my $job_sql = q{SELECT string_agg(jobid || ' ' || schedule || ' ' || command, ',') FROM cron.job WHERE jobname = 'presence_tracking_purge'};
 my $job = $node->safe_psql('postgres', $job_sql);
-like($job, qr/^\d+ 0 \* \* \* \* SELECT presence_tracking.purge\(\)$/,
-	"cron: installing $old_versions[0] scheduled the purge job");
+like($job, qr/^\d+ 0 \* \* \* \* /, "cron: installing $old_versions[0] scheduled the purge job");
+# The command an older library scheduled, which the update replaces.
+$node->safe_psql('postgres',
+	q{SELECT cron.alter_job(jobid, command => 'SELECT presence_tracking.purge()') FROM cron.job});
+my $jobid_sql = q{SELECT jobid FROM cron.job WHERE jobname = 'presence_tracking_purge'};
+my $jobid = $node->safe_psql('postgres', $jobid_sql);
 $node->safe_psql('postgres',
 	'CREATE ROLE app LOGIN; GRANT presence_tracking_writer, presence_tracking_reader TO app');
 $node->safe_psql('postgres', 'ALTER EXTENSION presence_tracking UPDATE');
-is($node->safe_psql('postgres', $job_sql), $job, 'cron: the update keeps the job and its id');
+is($node->safe_psql('postgres', $jobid_sql), $jobid, 'cron: the update keeps the job and its id');
+my $command_sql = q{SELECT command FROM cron.job WHERE jobname = 'presence_tracking_purge'};
+my $updated_command = $node->safe_psql('postgres', $command_sql);
+like($updated_command, qr/^DO \$purge\$.*pg_catalog\.pg_extension.*%I\.purge\(\)/,
+	'cron: the update gives the job the command that finds the schema through the extension');
+$node->safe_psql('postgres', 'SELECT presence_tracking.schedule_purge()');
+is($node->safe_psql('postgres', $command_sql), $updated_command,
+	"cron: the update script's command is the library's (PT_PURGE_COMMAND)");
 is( $node->safe_psql(
 		'postgres',
 		'SET ROLE app; SELECT presence_tracking.record_view(1, 2, 3); SELECT presence_tracking.has_viewed(1, 3)'),

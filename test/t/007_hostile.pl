@@ -94,6 +94,14 @@ for my $old (qw(1.0 1.1))
 
 	$node->safe_psql($db, 'ALTER EXTENSION presence_tracking UPDATE');
 	ok(!attacker_became_superuser($db, $pg_temp_exploit), "$old: exploit 1 fails after the update");
+	# The code such a trigger reaches runs as presence_tracking_definer, which
+	# owns nothing: it cannot alter or re-grant the writers.
+	my $acl_sql = q{SELECT proacl::text || coalesce(proconfig::text, '') FROM pg_proc
+	                 WHERE oid = 'presence_tracking.record_view(bigint,bigint,bigint,timestamptz)'::regprocedure};
+	my $acl_before = $node->safe_psql($db, $acl_sql);
+	(my $persist = $pg_temp_exploit) =~ s/ALTER ROLE attacker SUPERUSER/GRANT EXECUTE ON FUNCTION presence_tracking.record_view(bigint,bigint,bigint,timestamptz) TO PUBLIC; ALTER FUNCTION presence_tracking.record_view(bigint,bigint,bigint,timestamptz) SECURITY DEFINER/;
+	$node->psql($db, "SET ROLE attacker; $persist");
+	is($node->safe_psql($db, $acl_sql), $acl_before, "$old: nor can it alter or re-grant the writers");
 	ok(!attacker_became_superuser($db, $search_path_exploit), "$old: exploit 2 fails after the update");
 	my ($ret, $out, $err) = $node->psql($db,
 		'SET ROLE attacker; SELECT presence_tracking.record_view(10, 82, 800)');
@@ -104,14 +112,21 @@ for my $old (qw(1.0 1.1))
 	like($err, qr/at is too far in the past/, "$old: exploit 5 (back-dating) fails");
 }
 
-# 3. A schema handed to a role that is not a superuser blocks the update.
+# 3. A schema handed to a role that is not a superuser blocks the update,
+# and so do objects such a role left in it (a better match for a call).
 $node->safe_psql('postgres', 'CREATE DATABASE squatted; CREATE ROLE squatter');
 $node->safe_psql('squatted', "CREATE EXTENSION presence_tracking VERSION '1.1'");
 $node->safe_psql('squatted', 'ALTER SCHEMA presence_tracking OWNER TO squatter');
 my ($ret, $out, $err) = $node->psql('squatted', 'ALTER EXTENSION presence_tracking UPDATE');
 like($err, qr/schema presence_tracking is owned by squatter, which is not a superuser/,
 	'3: the update refuses a schema a non-superuser owns');
+$node->safe_psql('squatted', q{SET ROLE squatter;
+	CREATE FUNCTION presence_tracking.artifact_stats(integer) RETURNS integer LANGUAGE sql AS 'SELECT 1'});
 $node->safe_psql('squatted', 'ALTER SCHEMA presence_tracking OWNER TO CURRENT_USER');
+($ret, $out, $err) = $node->psql('squatted', 'ALTER EXTENSION presence_tracking UPDATE');
+like($err, qr/holds objects that are not the extension's: function artifact_stats\(integer\)/,
+	'3: the update refuses objects in the schema that are not the extension\'s');
+$node->safe_psql('squatted', 'DROP FUNCTION presence_tracking.artifact_stats(integer)');
 $node->safe_psql('squatted', 'ALTER EXTENSION presence_tracking UPDATE');
 is($node->safe_psql('squatted', q{SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking'}),
 	'1.2', '3: and goes through once the schema is the superuser\'s again');
@@ -133,6 +148,17 @@ for my $version (qw(1.1 1.2))
 	$node->safe_psql('postgres', "SELECT cron.unschedule(jobid) FROM cron.job");
 	$node->safe_psql('postgres', 'DROP SCHEMA IF EXISTS presence_tracking');
 }
+
+# 8. The same when the role dropped owns the extension's schema, not the
+# extension.
+$node->safe_psql('postgres', 'CREATE ROLE schema_owner SUPERUSER');
+$node->safe_psql('postgres', 'CREATE SCHEMA presence_tracking AUTHORIZATION schema_owner');
+$node->safe_psql('postgres', 'CREATE EXTENSION presence_tracking');
+is($node->safe_psql('postgres', $jobs), '1', '8: a schema made beforehand by another superuser is taken');
+$node->safe_psql('postgres', 'DROP OWNED BY schema_owner CASCADE');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_extension WHERE extname = 'presence_tracking'}),
+	'0', '8: DROP OWNED BY the schema\'s owner drops the extension');
+is($node->safe_psql('postgres', $jobs), '0', '8: and the job with it');
 
 # 9. The schedule setting accepts exactly what the installed pg_cron accepts.
 $node->safe_psql('postgres', 'LOAD \'presence_tracking\'');

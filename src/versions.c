@@ -10,18 +10,27 @@
  * existing presence row's key holds the artifact, and an existing aggregate
  * row carries it (the callers compare those themselves).
  *
- * The insert goes first so that two calls racing to introduce one version
- * under two artifacts serialise on its primary key; the check reads in the
- * next command, which in READ COMMITTED sees the winner.  A database not yet
+ * A version already stored is read from the primary key.  Others are
+ * inserted first, so that two calls racing to introduce one version under
+ * two artifacts serialise on its primary key; the check reads in the next
+ * command, which in READ COMMITTED sees the winner.  A database not yet
  * updated to 1.2 has no such table and no such check.
  */
 #include "postgres.h"
 
 #include "presence_tracking.h"
+#include "compat.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
@@ -51,21 +60,74 @@ key_array(Oid key_type, int n, Datum *keys)
 }
 
 /*
+ * Of the n pairs, those whose version is not stored yet, moved to the front;
+ * returns how many.  A version stored under another artifact refuses the
+ * call.  Read from the primary key with a fresh snapshot: the usual first
+ * view, of a version someone has seen before, needs no statement.
+ */
+static int
+unknown_versions(Oid table, Oid key_type, int n, Datum *versions, Datum *artifacts)
+{
+	Relation	rel = table_open(table, AccessShareLock);
+	Relation	pkey = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	int			artifact_column = pt_column_index(rel, "artifact_id");
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	IndexScanDesc scan = pt_index_beginscan(rel, pkey, snapshot, 1, 0);
+	ScanKeyData key;
+	int16		typlen;
+	bool		typbyval;
+	int			unknown = 0;
+
+	get_typlenbyval(key_type, &typlen, &typbyval);
+	pt_key_scankey(pkey, 0, &key);
+	for (int i = 0; i < n; i++)
+	{
+		key.sk_argument = versions[i];
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			Datum		stored;
+			bool		isnull;
+
+			stored = slot_getattr(slot, artifact_column + 1, &isnull);
+			if (!datum_image_eq(stored, artifacts[i], typbyval, typlen))
+				pt_version_mismatch(key_type, versions[i], stored, artifacts[i]);
+			continue;
+		}
+		versions[unknown] = versions[i];
+		artifacts[unknown++] = artifacts[i];
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return unknown;
+}
+
+/*
  * Records the n pairs (versions[i], artifacts[i]) not seen before, then
  * refuses the call when one names a version stored under another artifact.
- * Needs SPI connected.
+ * Needs SPI connected; may reorder the arrays.
  */
 void
 pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions, Datum *artifacts)
 {
 	static PtPlan insert_slot;
 	static PtPlan conflict_slot;
+	Oid			table = get_relname_relid("artifact_versions", pt_schema(fcinfo));
 	Oid			array_type = get_array_type(key_type);
 	Oid			argtypes[2] = {array_type, array_type};
 	Datum		values[2];
 	int			ret;
 
-	if (n == 0 || !OidIsValid(get_relname_relid("artifact_versions", pt_schema(fcinfo))))
+	if (n == 0 || !OidIsValid(table))
+		return;
+	/* The SQL statements alone when the SQL path is forced, to test them. */
+	if (!pt_force_sql_path)
+		n = unknown_versions(table, key_type, n, versions, artifacts);
+	if (n == 0)
 		return;
 	values[0] = key_array(key_type, n, versions);
 	values[1] = key_array(key_type, n, artifacts);

@@ -104,15 +104,17 @@ $cron->safe_psql('postgres', 'CREATE DATABASE crondb');
 $cron->safe_psql('crondb', 'CREATE EXTENSION pg_cron');
 $cron->safe_psql('crondb', 'CREATE EXTENSION presence_tracking');
 
-my $jobs_sql = q{SELECT string_agg(jobname || ' ' || schedule || ' ' || command || ' ' || database, E'\n' ORDER BY jobname) FROM cron.job};
+# The purge job's command (a DO block, PT_PURGE_COMMAND) shows as "purge".
+my $jobs_sql = q{SELECT string_agg(jobname || ' ' || schedule || ' '
+  || CASE WHEN command LIKE 'DO $purge$%' THEN 'purge' ELSE command END || ' ' || database, E'\n' ORDER BY jobname) FROM cron.job};
 is( $cron->safe_psql('crondb', $jobs_sql),
-	'presence_tracking_purge 0 * * * * SELECT presence_tracking.purge() crondb',
+	'presence_tracking_purge 0 * * * * purge crondb',
 	'cron: CREATE EXTENSION scheduled the purge job');
 $cron->safe_psql('crondb', q{SELECT cron.schedule('other_job', '0 3 * * *', 'SELECT 1')});
 my $jobs_before = $cron->safe_psql('crondb', $jobs_sql);
 is( $jobs_before,
 	"other_job 0 3 * * * SELECT 1 crondb\n"
-	  . 'presence_tracking_purge 0 * * * * SELECT presence_tracking.purge() crondb',
+	  . 'presence_tracking_purge 0 * * * * purge crondb',
 	'cron: two jobs before the dump');
 my $jobids_before = $cron->safe_psql('crondb',
 	q{SELECT string_agg(jobid || ' ' || jobname, ',' ORDER BY jobid) FROM cron.job});

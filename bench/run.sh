@@ -69,6 +69,16 @@ for s in on off; do
     OPTS[rv_${c}_$s]="-c synchronous_commit=$s"
   done
 done
+# The in-place write path against the SQL path alone (the developer setting
+# presence_tracking.force_sql_path), per workload; record_view on open
+# sessions only, synchronous_commit off, so that the write path dominates.
+SQL_PATH="-c presence_tracking.force_sql_path=on"
+SCRIPT[hb_inplace]=hb_ext.sql
+SCRIPT[hb_sql]=hb_ext.sql;            OPTS[hb_sql]=$SQL_PATH
+SCRIPT[hb_many_inplace]=hb_many_ext.sql
+SCRIPT[hb_many_sql]=hb_many_ext.sql;  OPTS[hb_many_sql]=$SQL_PATH
+SCRIPT[rv_same]=rv_same_ext.sql;      OPTS[rv_same]="-c synchronous_commit=off"
+SCRIPT[rv_same_sql]=rv_same_ext.sql;  OPTS[rv_same_sql]="-c synchronous_commit=off $SQL_PATH"
 
 # rounds GROUP_NAME CONTENDER...: warm-up, then BENCH_ROUNDS rounds, each
 # running every contender once; the order rotates from round to round.
@@ -133,6 +143,9 @@ rounds batch hb_many_ext hb_many_raw_unlogged
 rounds record_view rv_ext_on rv_hw_on rv_floor_on rv_ext_off rv_hw_off rv_floor_off
 calls_ext=$(q -c "SELECT count(*) FROM presence_tracking.artifact_views WHERE user_id > 100000")
 calls_hw=$(q -c "SELECT count(*) FROM handwritten.views WHERE user_id > 100000")
+
+### 3b. The in-place path against the SQL path alone
+rounds write_path hb_inplace hb_sql hb_many_inplace hb_many_sql rv_same rv_same_sql
 
 ### 4. Contention: concurrent calls opening the same sessions
 # Its times are fixed, in the past: an import, which a superuser allows for
@@ -217,6 +230,9 @@ p_hb_raw=$(paired hb_ext hb_raw_unlogged)
 p_hb_hw=$(paired hb_ext hb_hw_logged)
 p_rv_on=$(paired rv_ext_on rv_hw_on)
 p_rv_off=$(paired rv_ext_off rv_hw_off)
+p_hb_path=$(paired hb_inplace hb_sql)
+p_many_path=$(paired hb_many_inplace hb_many_sql)
+p_rv_path=$(paired rv_same rv_same_sql)
 hot_pct=$(awk -v h="$hot" -v u="$upd" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
 hot_pct_raw=$(awk -v h="$hot_raw" -v u="$upd_raw" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
 hot_pct_beats=$(awk -v h="$((hot2 - hot))" -v u="$((upd2 - upd))" 'BEGIN {printf "%.2f", u ? 100 * h / u : 0}')
@@ -256,6 +272,9 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   echo "| heartbeat_many / hand-written set-based upsert of the same 1000 rows (unlogged) | ${r_many_raw}x (${p_many_raw}x) | >= 1.0x | $(met "$r_many_raw" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit on | ${r_rv_on}x (${p_rv_on}x) | >= 1.0x | $(met "$r_rv_on" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit off | ${r_rv_off}x (${p_rv_off}x) | >= 1.5x | $(met "$r_rv_off" 1.5) |"
+  echo "| in-place path / SQL path alone: heartbeat | $(ratio "${MED[hb_inplace]}" "${MED[hb_sql]}")x (${p_hb_path}x) | >= 1.1x | $(met "$(ratio "${MED[hb_inplace]}" "${MED[hb_sql]}")" 1.1) |"
+  echo "| in-place path / SQL path alone: heartbeat_many | $(ratio "${MED[hb_many_inplace]}" "${MED[hb_many_sql]}")x (${p_many_path}x) | >= 1.1x | $(met "$(ratio "${MED[hb_many_inplace]}" "${MED[hb_many_sql]}")" 1.1) |"
+  echo "| in-place path / SQL path alone: record_view, open session, sync off | $(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")x (${p_rv_path}x) | >= 1.1x | $(met "$(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")" 1.1) |"
   echo "| duplicate sessions / count mismatches (extension) | ${CHECK[ext_dup]} / ${CHECK[ext_mismatch]} | 0 | $([ "$dups" -eq 0 ] && echo yes || echo no) |"
   echo "| active_viewers p99, $presence_rows presence rows, 1 client | ${av_p99} ms | < 1 ms | $av_met |"
   echo "| HOT updates of presence_tracking.presence (heartbeat rounds) | ${hot_pct}% | >= 95% | $(met "$hot_pct" 95) |"
@@ -275,6 +294,12 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
     row "record_view, sync $s" "handwritten.record_view() (expert)" rv_hw_$s
     row "record_view, sync $s" "single-row insert, logged table (floor)" rv_floor_$s
   done
+  row "write path" "heartbeat(), in place" hb_inplace
+  row "write path" "heartbeat(), SQL path alone" hb_sql
+  row "write path" "heartbeat_many(), in place" hb_many_inplace
+  row "write path" "heartbeat_many(), SQL path alone" hb_many_sql
+  row "write path" "record_view() on an open session, sync off, in place" rv_same
+  row "write path" "record_view() on an open session, sync off, SQL path alone" rv_same_sql
   echo
   echo "Ratios: heartbeat/raw unlogged ${r_hb_raw}x, heartbeat/handwritten logged ${r_hb_hw}x;"
   echo "record_view/handwritten ${r_rv_on}x (sync on), ${r_rv_off}x (sync off);"

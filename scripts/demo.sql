@@ -8,8 +8,8 @@
 CREATE EXTENSION presence_tracking;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'presence_tracking';
 
-\echo '== Old presence rows are purged every hour by a pg_cron job, scheduled by CREATE EXTENSION'
-SELECT jobname, schedule, command FROM cron.job WHERE jobname = 'presence_tracking_purge';
+\echo '== Old presence rows are purged every hour by a pg_cron job, scheduled by CREATE EXTENSION (its command runs presence_tracking.purge())'
+SELECT jobname, schedule, database FROM cron.job WHERE jobname = 'presence_tracking_purge';
 
 \echo '== Presence. Alice (user 1), Bob (2) and Carol (3) open artifact 42: their browser'
 \echo '   tabs call heartbeat(user, artifact, version) every minute. The first beat of a'

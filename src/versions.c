@@ -124,9 +124,7 @@ pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions,
 
 	if (n == 0 || !OidIsValid(table))
 		return;
-	/* The SQL statements alone when the SQL path is forced, to test them. */
-	if (!pt_force_sql_path)
-		n = unknown_versions(table, key_type, n, versions, artifacts);
+	n = unknown_versions(table, key_type, n, versions, artifacts);
 	if (n == 0)
 		return;
 	values[0] = key_array(key_type, n, versions);

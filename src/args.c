@@ -243,6 +243,18 @@ pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values)
 	values[3] = TimestampTzGetDatum(pt_check_time(fcinfo, 3));
 }
 
+/* A one-dimensional array of n keys of the key type. */
+Datum
+pt_key_array(Oid key_type, int n, Datum *keys)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(keys, n, key_type, typlen, typbyval, typalign));
+}
+
 /* An interval of whole seconds, with no day or month part. */
 Interval *
 pt_seconds_interval(int seconds)

@@ -178,19 +178,15 @@ batch_init(Batch *b, FunctionCallInfo fcinfo, PtPlan *insert_plan, Oid key_type,
 	b->n = kept;
 }
 
-/* An array of one key of beats[from..to). */
-static Datum
-key_array(Batch *b, int from, int to, size_t key_offset)
+/* One key of beats[from..to), in order. */
+static Datum *
+beat_keys(Batch *b, int from, int to, size_t key_offset)
 {
 	Datum	   *keys = palloc(sizeof(Datum) * Max(to - from, 1));
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 
 	for (int i = from; i < to; i++)
 		keys[i - from] = *(Datum *) ((char *) &b->beats[i] + key_offset);
-	get_typlenbyvalalign(b->key_type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(keys, to - from, b->key_type, typlen, typbyval, typalign));
+	return keys;
 }
 
 /*
@@ -209,18 +205,13 @@ insert_run(Batch *b, int from, int to)
 
 	if (from >= to)
 		return;
-	values[0] = key_array(b, from, to, offsetof(Beat, user));
-	values[1] = key_array(b, from, to, offsetof(Beat, artifact));
-	values[2] = key_array(b, from, to, offsetof(Beat, version));
+	versions = beat_keys(b, from, to, offsetof(Beat, version));
+	artifacts = beat_keys(b, from, to, offsetof(Beat, artifact));
+	values[0] = pt_key_array(b->key_type, to - from, beat_keys(b, from, to, offsetof(Beat, user)));
+	values[1] = pt_key_array(b->key_type, to - from, artifacts);
+	values[2] = pt_key_array(b->key_type, to - from, versions);
 	values[3] = TimestampTzGetDatum(b->at);
 	values[4] = TimestampTzGetDatum(b->window_start);
-	versions = palloc(sizeof(Datum) * (to - from));
-	artifacts = palloc(sizeof(Datum) * (to - from));
-	for (int i = from; i < to; i++)
-	{
-		versions[i - from] = b->beats[i].version;
-		artifacts[i - from] = b->beats[i].artifact;
-	}
 
 	pt_spi_connect();
 	pt_check_versions(b->fcinfo, b->key_type, to - from, versions, artifacts);

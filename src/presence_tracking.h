@@ -58,6 +58,7 @@ extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type,
 							   Datum **keys_out);
 extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
 extern void pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values);
+extern Datum pt_key_array(Oid key_type, int n, Datum *keys);
 extern Interval *pt_seconds_interval(int seconds);
 extern TimestampTz pt_window_start(TimestampTz at, int seconds);
 
@@ -108,8 +109,8 @@ extern void pt_rows_close(PtRows *t);
 /* versions.c: a version belongs to one artifact. */
 extern void pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n,
 							  Datum *versions, Datum *artifacts);
-extern void pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact,
-								Datum artifact) pg_attribute_noreturn();
+extern void pt_check_stored_artifact(Oid key_type, Datum version, Datum stored_artifact,
+									 Datum artifact);
 
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"

@@ -18,13 +18,12 @@
  * a column whose type is not the plain type the extension wrote (a domain,
  * which may carry constraints, or a type modifier), or that the current
  * user may not update, is left to SQL (pt_rows_open returns false), where
- * the executor applies all of those, and so is every table while the
- * developer setting presence_tracking.force_sql_path is on.  Read-only
- * transactions are refused
- * before either path runs (pt_check_writable).  So is every
- * write in a REPEATABLE READ or SERIALIZABLE transaction: the latest row
- * version is what this path writes, and those levels must instead fail on a
- * row changed since their snapshot.
+ * the executor applies all of those.  So is every table while the developer
+ * setting presence_tracking.force_sql_path is on, and every write in a
+ * REPEATABLE READ or SERIALIZABLE transaction: the latest row version is
+ * what this path writes, and those levels must instead fail on a row changed
+ * since their snapshot.  Read-only transactions are refused before either
+ * path runs (pt_check_writable).
  */
 #include "postgres.h"
 

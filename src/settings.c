@@ -200,7 +200,7 @@ pt_define_settings(void)
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("presence_tracking.max_backdate",
-							"How far before the start of its transaction a writer's \"at\" may lie.",
+							"How far behind the server clock a writer's \"at\" may lie.",
 							"Older times are refused, so that a writer cannot open sessions in the past; -1 accepts any time (imports, as a superuser).",
 							&pt_max_backdate, 300, -1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,

@@ -31,6 +31,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/typcache.h"
 
 #define EQ " OPERATOR(pg_catalog.=) "
 
@@ -48,16 +49,8 @@ static const char conflict_sql[] =
 " WHERE m.artifact_id OPERATOR(pg_catalog.<>) b.a"
 " LIMIT 1";
 
-static Datum
-key_array(Oid key_type, int n, Datum *keys)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(keys, n, key_type, typlen, typbyval, typalign));
-}
+static void pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact,
+								Datum artifact) pg_attribute_noreturn();
 
 /*
  * Of the n pairs, those whose version is not stored yet, moved to the front;
@@ -75,11 +68,8 @@ unknown_versions(Oid table, Oid key_type, int n, Datum *versions, Datum *artifac
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	IndexScanDesc scan = pt_index_beginscan(rel, pkey, snapshot, 1, 0);
 	ScanKeyData key;
-	int16		typlen;
-	bool		typbyval;
 	int			unknown = 0;
 
-	get_typlenbyval(key_type, &typlen, &typbyval);
 	pt_key_scankey(pkey, 0, &key);
 	for (int i = 0; i < n; i++)
 	{
@@ -91,8 +81,7 @@ unknown_versions(Oid table, Oid key_type, int n, Datum *versions, Datum *artifac
 			bool		isnull;
 
 			stored = slot_getattr(slot, artifact_column + 1, &isnull);
-			if (!datum_image_eq(stored, artifacts[i], typbyval, typlen))
-				pt_version_mismatch(key_type, versions[i], stored, artifacts[i]);
+			pt_check_stored_artifact(key_type, versions[i], stored, artifacts[i]);
 			continue;
 		}
 		versions[unknown] = versions[i];
@@ -127,8 +116,8 @@ pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions,
 	n = unknown_versions(table, key_type, n, versions, artifacts);
 	if (n == 0)
 		return;
-	values[0] = key_array(key_type, n, versions);
-	values[1] = key_array(key_type, n, artifacts);
+	values[0] = pt_key_array(key_type, n, versions);
+	values[1] = pt_key_array(key_type, n, artifacts);
 
 	ret = SPI_execute_plan(pt_plan(&insert_slot, fcinfo, insert_sql, 2, argtypes),
 						   values, NULL, false, 0);
@@ -152,9 +141,18 @@ pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions,
 
 /*
  * Refuses a call that names version under artifact when it belongs to
- * stored_artifact.
+ * stored_artifact (read from artifact_versions, or from an aggregate row).
  */
 void
+pt_check_stored_artifact(Oid key_type, Datum version, Datum stored_artifact, Datum artifact)
+{
+	TypeCacheEntry *type = lookup_type_cache(key_type, 0);
+
+	if (!datum_image_eq(stored_artifact, artifact, type->typbyval, type->typlen))
+		pt_version_mismatch(key_type, version, stored_artifact, artifact);
+}
+
+static void
 pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact, Datum artifact)
 {
 	Oid			output;

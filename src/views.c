@@ -27,8 +27,6 @@
 #include "rules.h"
 
 #include "catalog/pg_type.h"
-#include "utils/datum.h"
-#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 
@@ -64,6 +62,17 @@ static const char access_sql[] =
 " ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
 "   last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at");
 
+/* One call of record_view, checked; new_session is its result. */
+typedef struct ViewCall
+{
+	FunctionCallInfo fcinfo;
+	Oid			schema;			/* the extension's, by OID */
+	Oid			key_type;
+	Oid			argtypes[5];
+	Datum		values[5];		/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce */
+	bool		new_session;
+} ViewCall;
+
 /* What continue_session found. */
 typedef enum SessionState
 {
@@ -74,27 +83,27 @@ typedef enum SessionState
 
 /* Moves the access row of (user, artifact) forward to the call's time. */
 static void
-touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
+touch_access(ViewCall *c)
 {
 	static PtPlan access_slot;
 	PtRows		access;
 	int			ret;
 
-	if (pt_rows_open(&access, pt_schema(fcinfo), "artifact_access"))
+	if (pt_rows_open(&access, c->schema, "artifact_access"))
 	{
 		int			last_viewed = pt_column_index(access.rel, "last_viewed_at");
 		bool		found;
 
-		pt_rows_set(&access, pt_column_index(access.rel, "user_id"), values[0]);
-		pt_rows_set(&access, pt_column_index(access.rel, "artifact_id"), values[1]);
+		pt_rows_set(&access, pt_column_index(access.rel, "user_id"), c->values[0]);
+		pt_rows_set(&access, pt_column_index(access.rel, "artifact_id"), c->values[1]);
 		found = pt_rows_lock(&access);
 		if (found)
 		{
 			TimestampTz stored = DatumGetTimestampTz(pt_rows_get(&access, last_viewed));
 			/* Written only when the time moves forward (rules.h). */
-			if (pt_latest(stored, DatumGetTimestampTz(values[3])) != stored)
+			if (pt_latest(stored, DatumGetTimestampTz(c->values[3])) != stored)
 			{
-				pt_rows_set(&access, last_viewed, values[3]);
+				pt_rows_set(&access, last_viewed, c->values[3]);
 				pt_rows_update(&access);
 			}
 		}
@@ -103,8 +112,8 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
 			return;
 	}
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&access_slot, fcinfo, access_sql, 5, argtypes),
-						   values, NULL, false, 0);
+	ret = SPI_execute_plan(pt_plan(&access_slot, c->fcinfo, access_sql, 5, c->argtypes),
+						   c->values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "record_view access upsert failed: %s", SPI_result_code_string(ret));
 	pt_spi_finish();
@@ -117,56 +126,40 @@ touch_access(FunctionCallInfo fcinfo, Datum *values, Oid *argtypes)
  * table left to SQL.  A row that holds another artifact refuses the call.
  */
 static SessionState
-continue_session(FunctionCallInfo fcinfo, Oid key_type, Datum *values, Oid *argtypes)
+continue_session(ViewCall *c)
 {
 	PtRows		stats;
 	int			last_viewed;
 	bool		found;
 	bool		in_session;
 
-	if (!pt_rows_open(&stats, pt_schema(fcinfo), "artifact_version_stats"))
+	if (!pt_rows_open(&stats, c->schema, "artifact_version_stats"))
 		return SESSION_UNKNOWN;
 	last_viewed = pt_column_index(stats.rel, "last_viewed_at");
-	pt_rows_set(&stats, pt_column_index(stats.rel, "user_id"), values[0]);
-	pt_rows_set(&stats, pt_column_index(stats.rel, "version_id"), values[2]);
+	pt_rows_set(&stats, pt_column_index(stats.rel, "user_id"), c->values[0]);
+	pt_rows_set(&stats, pt_column_index(stats.rel, "version_id"), c->values[2]);
 	found = pt_rows_lock(&stats);
 	if (found)
-	{
-		Datum		stored = pt_rows_get(&stats, pt_column_index(stats.rel, "artifact_id"));
-		int16		typlen;
-		bool		typbyval;
-
-		get_typlenbyval(key_type, &typlen, &typbyval);
-		if (!datum_image_eq(stored, values[1], typbyval, typlen))
-			pt_version_mismatch(key_type, values[2], stored, values[1]);
-	}
+		pt_check_stored_artifact(c->key_type, c->values[2],
+								 pt_rows_get(&stats, pt_column_index(stats.rel, "artifact_id")),
+								 c->values[1]);
 	in_session = found &&
 		!pt_window_passed(DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)),
-						  DatumGetTimestampTz(values[4]));
+						  DatumGetTimestampTz(c->values[4]));
 	if (in_session)
 	{
 		pt_rows_increment(&stats, pt_column_index(stats.rel, "session_hits"));
 		pt_rows_set(&stats, last_viewed,
 					TimestampTzGetDatum(pt_latest(DatumGetTimestampTz(pt_rows_get(&stats, last_viewed)),
-												  DatumGetTimestampTz(values[3]))));
+												  DatumGetTimestampTz(c->values[3]))));
 		pt_rows_update(&stats);
 	}
 	pt_rows_close(&stats);
 	if (!in_session)
 		return found ? SESSION_NEW : SESSION_UNKNOWN;
-	touch_access(fcinfo, values, argtypes);
+	touch_access(c);
 	return SESSION_CONTINUED;
 }
-
-/* One call of record_view, checked; new_session is its result. */
-typedef struct ViewCall
-{
-	FunctionCallInfo fcinfo;
-	Oid			key_type;
-	Oid			argtypes[5];
-	Datum		values[5];		/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce */
-	bool		new_session;
-} ViewCall;
 
 /* The writes of a call, with the writer's rights (definer.c). */
 static void
@@ -174,7 +167,7 @@ write_view(void *arg)
 {
 	static PtPlan upsert_slot;
 	ViewCall   *c = arg;
-	SessionState state = continue_session(c->fcinfo, c->key_type, c->values, c->argtypes);
+	SessionState state = continue_session(c);
 	bool		isnull;
 	int			ret;
 
@@ -198,6 +191,7 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	ViewCall	c;
 
 	c.fcinfo = fcinfo;
+	c.schema = pt_schema(fcinfo);
 	c.key_type = pt_key_type(fcinfo);
 	for (int i = 0; i < 3; i++)
 		c.argtypes[i] = c.key_type;

@@ -75,8 +75,8 @@ pt_check_writable(FunctionCallInfo fcinfo)
 		PreventCommandIfReadOnly(psprintf("%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 }
 
-static const char *
-arg_name(FunctionCallInfo fcinfo, int argno)
+const char *
+pt_arg_name(FunctionCallInfo fcinfo, int argno)
 {
 	static const char *const fallback = "argument";
 	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
@@ -105,7 +105,7 @@ pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", arg_name(fcinfo, argno))));
+				 errmsg("%s must not be null", pt_arg_name(fcinfo, argno))));
 
 	if (key_type == TEXTOID)
 	{
@@ -114,11 +114,11 @@ pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type)
 		if (len == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must not be empty", arg_name(fcinfo, argno))));
+					 errmsg("%s must not be empty", pt_arg_name(fcinfo, argno))));
 		if (len > PT_MAX_TEXT_KEY_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("%s is too long", arg_name(fcinfo, argno)),
+					 errmsg("%s is too long", pt_arg_name(fcinfo, argno)),
 					 errdetail("The key is %zu bytes; the limit is %d bytes.",
 							   len, PT_MAX_TEXT_KEY_BYTES),
 					 errhint("Use a shorter identifier, such as the id your application stores for it.")));
@@ -144,12 +144,12 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **key
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", arg_name(fcinfo, argno))));
+				 errmsg("%s must not be null", pt_arg_name(fcinfo, argno))));
 	keys = PG_GETARG_ARRAYTYPE_P(argno);
 	if (ARR_NDIM(keys) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", arg_name(fcinfo, argno))));
+				 errmsg("%s must be a one-dimensional array", pt_arg_name(fcinfo, argno))));
 	get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
 	deconstruct_array(keys, key_type, typlen, typbyval, typalign, &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
@@ -157,18 +157,18 @@ pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type, Datum **key
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not contain nulls", arg_name(fcinfo, argno)),
+					 errmsg("%s must not contain nulls", pt_arg_name(fcinfo, argno)),
 					 errdetail("Element %d is null.", i + 1)));
 		if (key_type == TEXTOID && toast_raw_datum_size(elems[i]) == VARHDRSZ)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must not contain empty keys", arg_name(fcinfo, argno)),
+					 errmsg("%s must not contain empty keys", pt_arg_name(fcinfo, argno)),
 					 errdetail("Element %d is empty.", i + 1)));
 		if (key_type == TEXTOID &&
 			toast_raw_datum_size(elems[i]) - VARHDRSZ > PT_MAX_TEXT_KEY_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("%s has a key that is too long", arg_name(fcinfo, argno)),
+					 errmsg("%s has a key that is too long", pt_arg_name(fcinfo, argno)),
 					 errdetail("Element %d is %zu bytes; the limit is %d bytes.", i + 1,
 							   (Size) (toast_raw_datum_size(elems[i]) - VARHDRSZ), PT_MAX_TEXT_KEY_BYTES)));
 	}
@@ -194,22 +194,22 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", arg_name(fcinfo, argno)),
+				 errmsg("%s must not be null", pt_arg_name(fcinfo, argno)),
 				 errhint("Omit the argument to use now().")));
 
 	at = PG_GETARG_TIMESTAMPTZ(argno);
 	if (TIMESTAMP_NOT_FINITE(at))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be a finite timestamp", arg_name(fcinfo, argno))));
+				 errmsg("%s must be a finite timestamp", pt_arg_name(fcinfo, argno))));
 
 	limit = GetCurrentTimestamp() + (TimestampTz) PT_MAX_CLOCK_SKEW_SECS * USECS_PER_SEC;
 	if (at > limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is in the future", arg_name(fcinfo, argno)),
+				 errmsg("%s is in the future", pt_arg_name(fcinfo, argno)),
 				 errdetail("%s is %s; the server clock reads %s.",
-						   arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
+						   pt_arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
 						   pstrdup(timestamptz_to_str(GetCurrentTimestamp()))),
 				 errhint("Times more than %d seconds ahead of the server clock are refused; omit the argument to use now().",
 						 PT_MAX_CLOCK_SKEW_SECS)));
@@ -219,9 +219,9 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 		at != GetCurrentTransactionStartTimestamp() && at != GetCurrentStatementStartTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is too far in the past", arg_name(fcinfo, argno)),
+				 errmsg("%s is too far in the past", pt_arg_name(fcinfo, argno)),
 				 errdetail("%s is %s; the earliest time accepted is %s (presence_tracking.max_backdate = %d s).",
-						   arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
+						   pt_arg_name(fcinfo, argno), pstrdup(timestamptz_to_str(at)),
 						   pstrdup(timestamptz_to_str(limit)), pt_max_backdate),
 				 errhint("Omit the argument to use now().  To import older data, a superuser runs SET presence_tracking.max_backdate = -1 in the importing session.")));
 	return at;

@@ -43,13 +43,22 @@ with_schema(const char *sql, const char *schema_name)
 SPIPlanPtr
 pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes)
 {
-	Oid			fn_oid = fcinfo->flinfo->fn_oid;
-	char	   *schema_name = get_namespace_name(pt_schema(fcinfo));
+	return pt_plan_in(slot, fcinfo->flinfo->fn_oid, pt_schema(fcinfo), sql, nargs, argtypes);
+}
+
+/*
+ * The plan of sql for schema, kept in slot for the caller "owner" (the SQL
+ * function called, or the schema itself for a background worker).
+ */
+SPIPlanPtr
+pt_plan_in(PtPlan *slot, Oid owner, Oid schema, const char *sql, int nargs, Oid *argtypes)
+{
+	char	   *schema_name = get_namespace_name(schema);
 	SPIPlanPtr	plan;
 
 	if (schema_name == NULL)
-		elog(ERROR, "schema of function %u not found", fn_oid);
-	if (slot->plan != NULL && slot->fn_oid == fn_oid && strcmp(slot->schema_name, schema_name) == 0)
+		elog(ERROR, "schema %u not found", schema);
+	if (slot->plan != NULL && slot->fn_oid == owner && strcmp(slot->schema_name, schema_name) == 0)
 		return slot->plan;
 
 	if (slot->plan != NULL)
@@ -64,7 +73,7 @@ pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	slot->plan = plan;
-	slot->fn_oid = fn_oid;
+	slot->fn_oid = owner;
 	slot->schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
 	return plan;
 }

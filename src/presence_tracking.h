@@ -33,6 +33,16 @@
 /* Longest text key accepted, in bytes: keeps every key well inside a btree page. */
 #define PT_MAX_TEXT_KEY_BYTES 512
 
+/* Longest session id and largest presence data accepted, in bytes. */
+#define PT_MAX_SESSION_BYTES 128
+#define PT_MAX_DATA_BYTES 1024
+
+/* The channel of presence events (NOTIFY); their payload is JSON. */
+#define PT_NOTIFY_CHANNEL "presence_tracking"
+
+/* Pairs (artifact, user) the timeout sweep settles per batch. */
+#define PT_EXPIRE_BATCH 1000
+
 /* How far ahead of the server clock a client-supplied time may be. */
 #define PT_MAX_CLOCK_SKEW_SECS 60
 
@@ -43,6 +53,7 @@ extern int	pt_retention;
 extern int	pt_view_debounce;
 extern int	pt_max_backdate;
 extern bool pt_force_sql_path;
+extern bool pt_notify;
 extern char *pt_cleanup_schedule;
 
 extern void pt_define_settings(void);
@@ -53,6 +64,7 @@ extern bool pt_cron_schedule_is_valid(const char *schedule, const char **why);
 extern Oid	pt_key_type(FunctionCallInfo fcinfo);
 extern Oid	pt_schema(FunctionCallInfo fcinfo);
 extern void pt_check_writable(FunctionCallInfo fcinfo);
+extern const char *pt_arg_name(FunctionCallInfo fcinfo, int argno);
 extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
 extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type,
 							   Datum **keys_out);
@@ -69,13 +81,15 @@ extern void pt_pin_search_path(void);
 /* plans.c: saved SPI plans, one per SQL function. */
 typedef struct PtPlan
 {
-	Oid			fn_oid;			/* SQL function the plan was prepared for */
+	Oid			fn_oid;			/* SQL function (or schema) the plan was prepared for */
 	char	   *schema_name;	/* name the schema had then */
 	SPIPlanPtr	plan;
 } PtPlan;
 
 extern SPIPlanPtr pt_plan(PtPlan *slot, FunctionCallInfo fcinfo, const char *sql,
 						  int nargs, Oid *argtypes);
+extern SPIPlanPtr pt_plan_in(PtPlan *slot, Oid owner, Oid schema, const char *sql,
+							 int nargs, Oid *argtypes);
 extern void pt_spi_connect(void);
 extern void pt_spi_finish(void);
 
@@ -111,6 +125,9 @@ extern void pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n,
 							  Datum *versions, Datum *artifacts);
 extern void pt_check_stored_artifact(Oid key_type, Datum version, Datum stored_artifact,
 									 Datum artifact);
+
+/* sessions.c: live presence. */
+extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch);
 
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"

@@ -73,6 +73,7 @@ columns_are_plain(Relation rel)
 			case UUIDOID:
 			case TEXTOID:
 			case TIMESTAMPTZOID:
+			case JSONBOID:
 				break;
 			default:
 				return false;

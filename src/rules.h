@@ -47,4 +47,32 @@ pt_latest(TimestampTz stored, TimestampTz incoming)
 	return incoming > stored ? incoming : stored;
 }
 
+/*
+ * Live presence (1.3).  A session is live while it is open (not ended by
+ * leave() or by the timeout sweep) and its last beat has not passed the TTL
+ * window.  A user is present on an artifact while one of their sessions is
+ * live.  What the face pile shows of a present user: the strongest state
+ * over their sessions, and the version and data of their most recent
+ * session, the one that started or changed (version, state, data) last.  A
+ * plain beat changes neither, so it never changes what the face pile shows.
+ */
+#define PT_SESSION_LIVE_SQL(alias, window_start) \
+	alias ".ended_at IS NULL AND NOT " PT_WINDOW_PASSED_SQL(alias ".last_seen_at", window_start)
+
+/* States, weakest first: the strongest of a user's sessions is shown. */
+#define PT_STATE_RANK_SQL(state) \
+	"CASE " state " WHEN 'editing' THEN 2 WHEN 'viewing' THEN 1 ELSE 0 END"
+#define PT_STATE_BY_RANK_SQL(rank) \
+	"('{idle,viewing,editing}'::text[])[" rank " OPERATOR(pg_catalog.+) 1]"
+static const char *const pt_state_names[] = {"idle", "viewing", "editing"};
+#define PT_STATE_VIEWING 1
+
+/*
+ * The most recent session first: latest changed_at, then the smallest
+ * session_id and version_id (the key type's order), so that ties settle the
+ * same way in SQL and in C (sessions.c).
+ */
+#define PT_MOST_RECENT_FIRST_SQL(alias) \
+	alias ".changed_at DESC, " alias ".session_id, " alias ".version_id"
+
 #endif							/* PT_RULES_H */

@@ -33,6 +33,7 @@ int			pt_retention = 600;
 int			pt_view_debounce = 3600;
 int			pt_max_backdate = 300;
 bool		pt_force_sql_path = false;
+bool		pt_notify = true;
 char	   *pt_cleanup_schedule = NULL;
 
 /* Cross-checks start once every duration is defined (see pt_define_settings). */
@@ -210,6 +211,12 @@ pt_define_settings(void)
 							 "The tests run with it on and off to prove that both write paths give the same results.",
 							 &pt_force_sql_path, false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("presence_tracking.notify",
+							 "Whether presence changes are announced with NOTIFY on channel presence_tracking.",
+							 "Joins, leaves and updates of what a face pile shows, at commit; a plain heartbeat announces nothing.",
+							 &pt_notify, true,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("presence_tracking.cleanup_schedule",
 							   "pg_cron schedule of the presence purge job.",

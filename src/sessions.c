@@ -1,0 +1,1171 @@
+/*
+ * sessions.c
+ *      Live presence (release 1.3): heartbeat() and heartbeat_many() with
+ *      sessions, states and data, leave(), and the timeout sweep.
+ *
+ * A presence row is one session of a user on a version.  What a face pile
+ * shows of a user on an artifact (present or not; version, state, data) is
+ * a function of the user's open sessions there (rules.h).  Every call that
+ * can change it settles the (artifact, user) pair: under a lock on the pair
+ * it reads the open sessions, ends those whose TTL has passed, makes its
+ * own writes, reads them again, and announces the differences at commit
+ * (NOTIFY presence_tracking): a leave when the expired sessions were the
+ * last, then join, leave or update for its own change.  So the events of a
+ * pair form one sequence in commit order, and a listener that applies them
+ * holds what the open sessions say.
+ *
+ * Most beats change nothing a face pile shows: the session is open, within
+ * its TTL, and keeps its version, state and data.  Such a beat only moves
+ * last_seen_at, in place (rows.c), under a shared lock on the pair; a beat
+ * that changes more takes the pair's lock exclusively and settles it with
+ * SQL.  Whether a beat is plain is read before locking, and read again
+ * under the locks: a change in between (another call settled the pair)
+ * makes the call retake the locks exclusively.  All locks of a call are
+ * taken before its first row lock, in one global order, so calls wait for
+ * each other rather than deadlock.  A batch of many pairs locks buckets of
+ * pairs instead of pairs (lock_pairs), so that it holds a bounded number of
+ * locks; the lock modes form an intention hierarchy (bucket, pair).
+ *
+ * The sessions of beats without a session_id are one per version, as every
+ * beat was counted before 1.3 (session_id '').  A named session lives on
+ * one version: a beat on another version moves it.
+ */
+#include "postgres.h"
+
+#include "presence_tracking.h"
+#include "compat.h"
+#include "rules.h"
+
+#include "access/detoast.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator_d.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/sortsupport.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#define FEW_PAIRS 32
+#define PAIR_BUCKETS 64
+#define BUCKET_LOCK_TAG 0x5056
+#define PAIR_LOCK_TAG 0x5057
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+PG_FUNCTION_INFO_V1(presence_tracking_beat);
+PG_FUNCTION_INFO_V1(presence_tracking_beat_many);
+PG_FUNCTION_INFO_V1(presence_tracking_leave);
+PG_FUNCTION_INFO_V1(presence_tracking_expire_sessions);
+
+/* The open sessions of pairs: $1 artifacts, $2 users (arrays, one per pair). */
+static const char open_sessions_sql[] =
+"SELECT p.artifact_id, p.user_id, p.session_id, p.version_id, p.state, p.data,"
+"       p.changed_at, p.last_seen_at"
+"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
+"  JOIN @extschema@.presence p ON p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u"
+" WHERE p.ended_at IS NULL";
+
+/* Ends the open sessions of pairs whose TTL has passed: $3 at - ttl, $4 ttl. */
+static const char end_expired_sql[] =
+"UPDATE @extschema@.presence p"
+"   SET ended_at = p.last_seen_at OPERATOR(pg_catalog.+) $4, end_reason = 'timed_out'"
+"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
+" WHERE p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u AND p.ended_at IS NULL"
+"   AND " PT_WINDOW_PASSED_SQL("p.last_seen_at", "$3");
+
+/* A named session that beats on another version leaves the old one. */
+static const char move_sessions_sql[] =
+"DELETE FROM @extschema@.presence p"
+" USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+"                  pg_catalog.unnest($4)) AS b(a, u, s, v)"
+" WHERE p.artifact_id" EQ "b.a AND p.user_id" EQ "b.u AND p.session_id" EQ "b.s"
+"   AND p.version_id OPERATOR(pg_catalog.<>) b.v";
+
+/*
+ * The beats: $1 artifacts, $2 users, $3 sessions, $4 versions, $5 states,
+ * $6 data, $7 at.  Expired sessions of the pairs were ended first, so an
+ * ended row starts a new streak and an open one counts one more beat.
+ */
+static const char write_beats_sql[] =
+"INSERT INTO @extschema@.presence AS p"
+"  (artifact_id, user_id, session_id, version_id, last_seen_at, joined_at, beats,"
+"   state, data, changed_at)"
+"SELECT b.a, b.u, b.s, b.v, $7, $7, 1, b.st, b.d, $7"
+"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+"                  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
+"       AS b(a, u, s, v, st, d)"
+" ON CONFLICT (artifact_id, user_id, session_id, version_id) DO UPDATE SET"
+"  joined_at = CASE WHEN p.ended_at IS NULL THEN p.joined_at ELSE EXCLUDED.joined_at END,"
+"  beats = CASE WHEN p.ended_at IS NULL THEN p.beats OPERATOR(pg_catalog.+) 1 ELSE 1 END,"
+"  last_seen_at = " PT_LATEST_SQL("p.last_seen_at", "EXCLUDED.last_seen_at") ","
+"  changed_at = CASE WHEN p.ended_at IS NULL AND p.state" EQ "EXCLUDED.state"
+"                     AND p.data IS NOT DISTINCT FROM EXCLUDED.data"
+"                    THEN p.changed_at ELSE EXCLUDED.changed_at END,"
+"  state = EXCLUDED.state, data = EXCLUDED.data, ended_at = NULL, end_reason = NULL";
+
+/* leave(): $1 artifact, $2 user, $3 session or NULL (all), $4 now. */
+static const char leave_sql[] =
+"UPDATE @extschema@.presence p SET ended_at = $4, end_reason = 'left'"
+" WHERE p.artifact_id" EQ "$1 AND p.user_id" EQ "$2 AND p.ended_at IS NULL"
+"   AND ($3 IS NULL OR p.session_id" EQ "$3)";
+
+/* Pairs with an open session past its TTL: $1 now - ttl, $2 how many. */
+static const char expired_pairs_sql[] =
+"SELECT DISTINCT p.artifact_id, p.user_id FROM @extschema@.presence p"
+" WHERE p.ended_at IS NULL AND " PT_WINDOW_PASSED_SQL("p.last_seen_at", "$1")
+" LIMIT $2";
+
+/* What a face pile shows of a user on an artifact (rules.h). */
+typedef struct Shown
+{
+	bool		present;
+	int			state;			/* rank: index into pt_state_names */
+	Datum		version;		/* of the most recent session */
+	Datum		session;
+	TimestampTz changed_at;
+	Datum		data;
+	bool		data_null;
+} Shown;
+
+typedef struct Pair
+{
+	Datum		artifact;
+	Datum		user;
+	bool		settle;			/* locked exclusively and settled with SQL */
+	Shown		before;			/* open sessions before the call */
+	Shown		live;			/* of those, the ones within their TTL */
+	Shown		after;
+	TimestampTz timed_out_at;	/* when the last expired session timed out */
+} Pair;
+
+typedef struct Beat
+{
+	Datum		artifact;
+	Datum		user;
+	Datum		session;		/* text; '' for none */
+	Datum		version;
+	int			state;
+	Datum		data;
+	bool		data_null;
+	int			pair;			/* index in Call.pairs */
+	bool		plain;			/* changes nothing a face pile shows */
+} Beat;
+
+/* One call of a writer, or one batch of the sweep. */
+typedef struct Call
+{
+	FunctionCallInfo fcinfo;	/* NULL in the background worker */
+	Oid			plan_owner;
+	Oid			schema;
+	Oid			key_type;
+	bool		key_byval;
+	int16		key_len;
+	MemoryContext cxt;
+	SortSupportData keys;		/* the key type's order */
+	SortSupportData texts;		/* session ids' order */
+	TimestampTz at;
+	TimestampTz window_start;	/* at - ttl */
+	Beat	   *beats;			/* sorted by primary key, no duplicates */
+	int			nbeats;
+	Pair	   *pairs;			/* sorted by (artifact, user) */
+	int			npairs;
+	Datum		leave_session;	/* leave(): the session, or 0 for all */
+	uint64		ended;			/* sessions the sweep ended */
+} Call;
+
+static void
+call_init(Call *c, FunctionCallInfo fcinfo, Oid plan_owner, Oid schema, Oid key_type,
+		  TimestampTz at)
+{
+	memset(c, 0, sizeof(*c));
+	c->fcinfo = fcinfo;
+	c->plan_owner = plan_owner;
+	c->schema = schema;
+	c->key_type = key_type;
+	get_typlenbyval(key_type, &c->key_len, &c->key_byval);
+	c->cxt = CurrentMemoryContext;
+	c->keys.ssup_cxt = CurrentMemoryContext;
+	c->keys.ssup_collation = DEFAULT_COLLATION_OID;
+	PrepareSortSupportFromOrderingOp(lookup_type_cache(key_type, TYPECACHE_LT_OPR)->lt_opr, &c->keys);
+	c->texts.ssup_cxt = CurrentMemoryContext;
+	c->texts.ssup_collation = DEFAULT_COLLATION_OID;
+	PrepareSortSupportFromOrderingOp(TextLessOperator, &c->texts);
+	pt_check_settings();
+	c->at = at;
+	c->window_start = pt_window_start(at, pt_ttl);
+}
+
+static int
+compare_pair_keys(Datum artifact1, Datum user1, Datum artifact2, Datum user2, SortSupport keys)
+{
+	int			r = ApplySortComparator(artifact1, false, artifact2, false, keys);
+
+	return r != 0 ? r : ApplySortComparator(user1, false, user2, false, keys);
+}
+
+/* Primary key order: artifact, user, session, version. */
+static int
+compare_beats(const void *x, const void *y, void *arg)
+{
+	const Beat *a = x;
+	const Beat *b = y;
+	Call	   *c = arg;
+	int			r = compare_pair_keys(a->artifact, a->user, b->artifact, b->user, &c->keys);
+
+	if (r == 0)
+		r = ApplySortComparator(a->session, false, b->session, false, &c->texts);
+	if (r == 0)
+		r = ApplySortComparator(a->version, false, b->version, false, &c->keys);
+	return r;
+}
+
+static int
+compare_pairs(const void *x, const void *y, void *arg)
+{
+	const Pair *a = x;
+	const Pair *b = y;
+
+	return compare_pair_keys(a->artifact, a->user, b->artifact, b->user, arg);
+}
+
+static bool
+is_named(Datum session)
+{
+	return VARSIZE_ANY_EXHDR(DatumGetPointer(session)) > 0;
+}
+
+/*
+ * Sorts the beats, drops duplicates and groups them by pair.  A named
+ * session lives on one version: two versions of it in one call are refused.
+ */
+static void
+call_set_beats(Call *c, Beat *beats, int n)
+{
+	int			kept = 0;
+
+	qsort_arg(beats, n, sizeof(Beat), compare_beats, c);
+	for (int i = 0; i < n; i++)
+	{
+		Beat	   *prev = kept > 0 ? &beats[kept - 1] : NULL;
+
+		if (prev != NULL && compare_beats(prev, &beats[i], c) == 0)
+			continue;
+		if (prev != NULL && is_named(beats[i].session) &&
+			compare_pair_keys(prev->artifact, prev->user, beats[i].artifact, beats[i].user, &c->keys) == 0 &&
+			ApplySortComparator(prev->session, false, beats[i].session, false, &c->texts) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("session \"%s\" beats on two versions in one call",
+							TextDatumGetCString(beats[i].session)),
+					 errhint("A session is on one version at a time: send its latest beat only.")));
+		beats[kept++] = beats[i];
+	}
+	c->beats = beats;
+	c->nbeats = kept;
+	c->pairs = palloc0(sizeof(Pair) * Max(kept, 1));
+	for (int i = 0; i < kept; i++)
+	{
+		Beat	   *b = &beats[i];
+
+		if (c->npairs == 0 ||
+			compare_pair_keys(c->pairs[c->npairs - 1].artifact, c->pairs[c->npairs - 1].user,
+							  b->artifact, b->user, &c->keys) != 0)
+		{
+			c->pairs[c->npairs].artifact = b->artifact;
+			c->pairs[c->npairs].user = b->user;
+			c->npairs++;
+		}
+		b->pair = c->npairs - 1;
+	}
+}
+
+/*
+ * Pair locks.  Modes, from the pair's point of view: a plain beat takes
+ * the pair in ShareLock (its bucket in RowShareLock), a settling call takes
+ * it in ExclusiveLock (its bucket in RowExclusiveLock); a call of many
+ * pairs takes whole buckets in ShareLock (all plain) or ExclusiveLock.  The
+ * conflicts of PostgreSQL's lock modes then make exactly the right calls
+ * wait for each other.
+ */
+typedef struct PairLock
+{
+	uint32		bucket;
+	uint32		artifact_hash;
+	uint32		user_hash;
+	bool		settle;
+} PairLock;
+
+typedef struct TakenLocks
+{
+	LOCKTAG    *tags;
+	LOCKMODE   *modes;
+	int			n;
+} TakenLocks;
+
+static uint32
+key_hash(Call *c, Datum key)
+{
+	TypeCacheEntry *type = lookup_type_cache(c->key_type, TYPECACHE_HASH_PROC_FINFO);
+
+	return DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo, DEFAULT_COLLATION_OID, key));
+}
+
+static int
+compare_pair_locks(const void *x, const void *y)
+{
+	const PairLock *a = x;
+	const PairLock *b = y;
+
+	if (a->bucket != b->bucket)
+		return a->bucket < b->bucket ? -1 : 1;
+	if (a->artifact_hash != b->artifact_hash)
+		return a->artifact_hash < b->artifact_hash ? -1 : 1;
+	if (a->user_hash != b->user_hash)
+		return a->user_hash < b->user_hash ? -1 : 1;
+	return (int) b->settle - (int) a->settle;	/* the stronger first */
+}
+
+static void
+take(Call *c, TakenLocks *taken, uint32 field1, uint32 field2, uint16 field4, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, field1, field2, field4);
+	if (LockAcquire(&tag, mode, false, false) == LOCKACQUIRE_OK)
+	{
+		taken->tags[taken->n] = tag;
+		taken->modes[taken->n++] = mode;
+	}
+}
+
+/*
+ * Takes the locks of every pair of the call: buckets (ascending), then
+ * pairs (ascending by hash).  Returns the locks newly taken, which
+ * release_locks can give back while the call has written nothing.
+ */
+static TakenLocks
+lock_pairs(Call *c)
+{
+	PairLock   *locks = palloc(sizeof(PairLock) * Max(c->npairs, 1));
+	bool		few = c->npairs <= FEW_PAIRS;
+	TakenLocks	taken;
+
+	taken.tags = palloc(sizeof(LOCKTAG) * (2 * c->npairs + 1));
+	taken.modes = palloc(sizeof(LOCKMODE) * (2 * c->npairs + 1));
+	taken.n = 0;
+	for (int i = 0; i < c->npairs; i++)
+	{
+		locks[i].artifact_hash = key_hash(c, c->pairs[i].artifact);
+		locks[i].user_hash = key_hash(c, c->pairs[i].user);
+		locks[i].bucket = hash_combine(locks[i].artifact_hash, locks[i].user_hash) % PAIR_BUCKETS;
+		locks[i].settle = c->pairs[i].settle;
+	}
+	qsort(locks, c->npairs, sizeof(PairLock), compare_pair_locks);
+	for (int i = 0; i < c->npairs; i++)
+	{
+		/* Per bucket, the first lock is the strongest (compare_pair_locks). */
+		if (few)
+			take(c, &taken, locks[i].bucket, 0, BUCKET_LOCK_TAG,
+				 locks[i].settle ? RowExclusiveLock : RowShareLock);
+		else if (i == 0 || locks[i].bucket != locks[i - 1].bucket)
+			take(c, &taken, locks[i].bucket, 0, BUCKET_LOCK_TAG,
+				 locks[i].settle ? ExclusiveLock : ShareLock);
+	}
+	if (few)
+		for (int i = 0; i < c->npairs; i++)
+			if (i == 0 || compare_pair_locks(&locks[i], &locks[i - 1]) != 0 ||
+				locks[i].settle != locks[i - 1].settle)
+				take(c, &taken, locks[i].artifact_hash, locks[i].user_hash, PAIR_LOCK_TAG,
+					 locks[i].settle ? ExclusiveLock : ShareLock);
+	pfree(locks);
+	return taken;
+}
+
+static void
+release_locks(TakenLocks *taken)
+{
+	for (int i = taken->n - 1; i >= 0; i--)
+		LockRelease(&taken->tags[i], taken->modes[i], false);
+	taken->n = 0;
+}
+
+/* The columns of the presence table that a plain beat reads or writes. */
+typedef struct Columns
+{
+	int			artifact;
+	int			user;
+	int			session;
+	int			version;
+	int			last_seen;
+	int			beats;
+	int			state;
+	int			data;
+	int			ended;
+} Columns;
+
+static void
+find_columns(Relation rel, Columns *col)
+{
+	col->artifact = pt_column_index(rel, "artifact_id");
+	col->user = pt_column_index(rel, "user_id");
+	col->session = pt_column_index(rel, "session_id");
+	col->version = pt_column_index(rel, "version_id");
+	col->last_seen = pt_column_index(rel, "last_seen_at");
+	col->beats = pt_column_index(rel, "beats");
+	col->state = pt_column_index(rel, "state");
+	col->data = pt_column_index(rel, "data");
+	col->ended = pt_column_index(rel, "ended_at");
+}
+
+static void
+set_key(PtRows *t, const Columns *col, const Beat *b)
+{
+	pt_rows_set(t, col->artifact, b->artifact);
+	pt_rows_set(t, col->user, b->user);
+	pt_rows_set(t, col->session, b->session);
+	pt_rows_set(t, col->version, b->version);
+}
+
+/*
+ * Whether the beat's session is open, within its TTL, and keeps its state
+ * and data, as the row found (probe) or locked (values) holds it.
+ */
+static bool
+row_is_plain(Call *c, const Columns *col, const Beat *b, Datum *values, bool *nulls)
+{
+	char	   *state;
+
+	if (!nulls[col->ended] || nulls[col->last_seen] ||
+		pt_window_passed(DatumGetTimestampTz(values[col->last_seen]), c->window_start))
+		return false;
+	state = TextDatumGetCString(values[col->state]);
+	if (strcmp(state, pt_state_names[b->state]) != 0)
+		return false;
+	if (nulls[col->data] || b->data_null)
+		return nulls[col->data] && b->data_null;
+	return datum_image_eq(PointerGetDatum(PG_DETOAST_DATUM(values[col->data])),
+						  PointerGetDatum(PG_DETOAST_DATUM(b->data)), false, -1);
+}
+
+static bool
+probe_plain(Call *c, PtRows *t, const Columns *col, const Beat *b)
+{
+	set_key(t, col, b);
+	if (!pt_rows_probe(t))
+		return false;
+	slot_getallattrs(t->old);
+	return row_is_plain(c, col, b, t->old->tts_values, t->old->tts_isnull);
+}
+
+/* Which pairs must be settled: those with a beat that is not plain. */
+static void
+classify(Call *c, PtRows *t, const Columns *col, bool in_place)
+{
+	for (int i = 0; i < c->npairs; i++)
+		c->pairs[i].settle = !in_place;
+	if (!in_place)
+		return;
+	for (int i = 0; i < c->nbeats; i++)
+	{
+		Beat	   *b = &c->beats[i];
+
+		CHECK_FOR_INTERRUPTS();
+		b->plain = probe_plain(c, t, col, b);
+		c->pairs[b->pair].settle |= !b->plain;
+	}
+}
+
+/* Writes the beats of pairs that need no settling, in place. */
+static void
+write_plain_beats(Call *c, PtRows *t, const Columns *col)
+{
+	for (int i = 0; i < c->nbeats; i++)
+	{
+		Beat	   *b = &c->beats[i];
+
+		if (c->pairs[b->pair].settle)
+			continue;
+		set_key(t, col, b);
+		if (!pt_rows_lock(t) || !row_is_plain(c, col, b, t->row->tts_values, t->row->tts_isnull))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("presence session changed during a heartbeat"),
+					 errhint("Send the heartbeat again.")));
+		pt_rows_increment(t, col->beats);
+		pt_rows_set(t, col->last_seen,
+					TimestampTzGetDatum(pt_latest(DatumGetTimestampTz(pt_rows_get(t, col->last_seen)), c->at)));
+		pt_rows_update(t);
+	}
+}
+
+/* Whether session row r comes before the shown one as the most recent. */
+static bool
+more_recent(Call *c, TimestampTz changed_at, Datum session, Datum version, const Shown *s)
+{
+	int			r;
+
+	if (!s->present || changed_at != s->changed_at)
+		return !s->present || changed_at > s->changed_at;
+	r = ApplySortComparator(session, false, s->session, false, &c->texts);
+	if (r == 0)
+		r = ApplySortComparator(version, false, s->version, false, &c->keys);
+	return r < 0;
+}
+
+static void
+show_session(Call *c, Shown *s, Datum session, Datum version, int state, Datum data,
+			 bool data_null, TimestampTz changed_at)
+{
+	if (more_recent(c, changed_at, session, version, s))
+	{
+		s->session = session;
+		s->version = version;
+		s->changed_at = changed_at;
+		s->data = data;
+		s->data_null = data_null;
+	}
+	if (!s->present || state > s->state)
+		s->state = state;
+	s->present = true;
+}
+
+static int
+state_rank(const char *state)
+{
+	for (int i = 0; i < (int) lengthof(pt_state_names); i++)
+		if (strcmp(state, pt_state_names[i]) == 0)
+			return i;
+	return 0;
+}
+
+static Oid
+key_array_type(Call *c)
+{
+	return get_array_type(c->key_type);
+}
+
+static Datum
+pair_keys(Call *c, bool users)
+{
+	Datum	   *keys = palloc(sizeof(Datum) * Max(c->npairs, 1));
+	int			n = 0;
+
+	for (int i = 0; i < c->npairs; i++)
+		if (c->pairs[i].settle)
+			keys[n++] = users ? c->pairs[i].user : c->pairs[i].artifact;
+	return pt_key_array(c->key_type, n, keys);
+}
+
+static SPIPlanPtr
+plan(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	return pt_plan_in(slot, c->plan_owner, c->schema, sql, nargs, argtypes);
+}
+
+/*
+ * Reads the open sessions of the settled pairs into their "before" (first
+ * read) or "after" shown rows.  Copies what it keeps out of SPI's memory.
+ */
+static void
+read_open_sessions(Call *c, bool first)
+{
+	static PtPlan slot;
+	Oid			argtypes[2] = {key_array_type(c), key_array_type(c)};
+	Datum		values[2] = {pair_keys(c, false), pair_keys(c, true)};
+	int			ret = SPI_execute_plan(plan(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
+									   false, 0);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "presence read failed: %s", SPI_result_code_string(ret));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(c->cxt);
+		Pair		key;
+		Pair	   *pair;
+		bool		isnull;
+		bool		data_null;
+		Datum		session;
+		Datum		version;
+		Datum		data;
+		int			state;
+		TimestampTz changed_at;
+		TimestampTz last_seen;
+
+		key.artifact = SPI_getbinval(row, desc, 1, &isnull);
+		key.user = SPI_getbinval(row, desc, 2, &isnull);
+		pair = bsearch_arg(&key, c->pairs, c->npairs, sizeof(Pair), compare_pairs, &c->keys);
+		if (pair == NULL || !pair->settle)
+			elog(ERROR, "presence read returned a session of another pair");
+		session = datumCopy(SPI_getbinval(row, desc, 3, &isnull), false, -1);
+		version = datumCopy(SPI_getbinval(row, desc, 4, &isnull), c->key_byval, c->key_len);
+		state = state_rank(TextDatumGetCString(SPI_getbinval(row, desc, 5, &isnull)));
+		data = SPI_getbinval(row, desc, 6, &data_null);
+		if (!data_null)
+			data = datumCopy(data, false, -1);
+		changed_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 7, &isnull));
+		last_seen = DatumGetTimestampTz(SPI_getbinval(row, desc, 8, &isnull));
+		MemoryContextSwitchTo(spi);
+
+		if (!first)
+			show_session(c, &pair->after, session, version, state, data, data_null, changed_at);
+		else
+		{
+			show_session(c, &pair->before, session, version, state, data, data_null, changed_at);
+			if (!pt_window_passed(last_seen, c->window_start))
+				show_session(c, &pair->live, session, version, state, data, data_null, changed_at);
+			else if (last_seen + (TimestampTz) pt_ttl * USECS_PER_SEC > pair->timed_out_at)
+				pair->timed_out_at = last_seen + (TimestampTz) pt_ttl * USECS_PER_SEC;
+		}
+	}
+}
+
+static void
+end_expired_sessions(Call *c)
+{
+	static PtPlan slot;
+	Oid			argtypes[4] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID, INTERVALOID};
+	Datum		values[4] = {pair_keys(c, false), pair_keys(c, true),
+		TimestampTzGetDatum(c->window_start), IntervalPGetDatum(pt_seconds_interval(pt_ttl))};
+	int			ret = SPI_execute_plan(plan(c, &slot, end_expired_sql, 4, argtypes), values, NULL,
+									   false, 0);
+
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "presence timeout failed: %s", SPI_result_code_string(ret));
+	c->ended += SPI_processed;
+}
+
+/* The JSON text of a key: a string, whatever the key type. */
+static void
+append_key(Call *c, StringInfo buf, const char *name, Datum key)
+{
+	Oid			out;
+	bool		varlena;
+
+	getTypeOutputInfo(c->key_type, &out, &varlena);
+	appendStringInfo(buf, ", \"%s\": ", name);
+	escape_json(buf, OidOutputFunctionCall(out, key));
+}
+
+/* NOTIFY presence_tracking, at commit, with one change of a pair. */
+static void
+announce(Call *c, const char *event, const Pair *pair, const Shown *s, TimestampTz at)
+{
+	StringInfoData buf;
+	char		time[MAXDATELEN + 1];
+
+	if (!pt_notify)
+		return;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"event\": \"%s\"", event);
+	append_key(c, &buf, "artifact_id", pair->artifact);
+	append_key(c, &buf, "user_id", pair->user);
+	append_key(c, &buf, "version_id", s->version);
+	appendStringInfo(&buf, ", \"state\": \"%s\", \"at\": ", pt_state_names[s->state]);
+	escape_json(&buf, JsonEncodeDateTime(time, TimestampTzGetDatum(at), TIMESTAMPTZOID, NULL));
+	appendStringInfoString(&buf, ", \"data\": ");
+	if (s->data_null)
+		appendStringInfoString(&buf, "null");
+	else
+		appendStringInfoString(&buf, JsonbToCString(NULL, &DatumGetJsonbP(s->data)->root,
+													VARSIZE(DatumGetPointer(s->data))));
+	appendStringInfoChar(&buf, '}');
+	Async_Notify(PT_NOTIFY_CHANNEL, buf.data);
+	pfree(buf.data);
+}
+
+static bool
+same_shown(Call *c, const Shown *a, const Shown *b)
+{
+	if (a->state != b->state || a->data_null != b->data_null ||
+		ApplySortComparator(a->version, false, b->version, false, &c->keys) != 0)
+		return false;
+	return a->data_null || datum_image_eq(a->data, b->data, false, -1);
+}
+
+static void
+announce_change(Call *c, const Pair *pair, const Shown *from, const Shown *to, TimestampTz at)
+{
+	if (from->present && !to->present)
+		announce(c, "leave", pair, from, at);
+	else if (!from->present && to->present)
+		announce(c, "join", pair, to, at);
+	else if (from->present && !same_shown(c, from, to))
+		announce(c, "update", pair, to, at);
+}
+
+/*
+ * Settles the pairs marked settle: reads their open sessions, ends the
+ * expired ones, runs write (the call's own writes, or nothing), reads again
+ * and announces the changes.
+ */
+static void
+settle(Call *c, void (*write) (Call *c))
+{
+	bool		any = false;
+
+	for (int i = 0; i < c->npairs; i++)
+		any |= c->pairs[i].settle;
+	if (!any)
+		return;
+	read_open_sessions(c, true);
+	end_expired_sessions(c);
+	if (write != NULL)
+		write(c);
+	read_open_sessions(c, false);
+	for (int i = 0; i < c->npairs; i++)
+	{
+		Pair	   *pair = &c->pairs[i];
+
+		if (!pair->settle)
+			continue;
+		announce_change(c, pair, &pair->before, &pair->live, pair->timed_out_at);
+		announce_change(c, pair, &pair->live, &pair->after, c->at);
+	}
+}
+
+/* The beats of the settled pairs, through SQL. */
+static void
+write_settled_beats(Call *c)
+{
+	static PtPlan move_slot;
+	static PtPlan write_slot;
+	Oid			keys = key_array_type(c);
+	Oid			argtypes[7] = {keys, keys, TEXTARRAYOID, keys, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
+	Datum	   *artifacts = palloc(sizeof(Datum) * c->nbeats);
+	Datum	   *users = palloc(sizeof(Datum) * c->nbeats);
+	Datum	   *sessions = palloc(sizeof(Datum) * c->nbeats);
+	Datum	   *versions = palloc(sizeof(Datum) * c->nbeats);
+	Datum	   *states = palloc(sizeof(Datum) * c->nbeats);
+	Datum	   *data = palloc(sizeof(Datum) * c->nbeats);
+	bool	   *data_nulls = palloc(sizeof(bool) * c->nbeats);
+	int			dims[1];
+	int			lbs[1] = {1};
+	Datum		values[7];
+	int			n = 0;
+	int			named = 0;
+	int			ret;
+
+	for (int i = 0; i < c->nbeats; i++)
+	{
+		Beat	   *b = &c->beats[i];
+
+		if (!c->pairs[b->pair].settle)
+			continue;
+		artifacts[n] = b->artifact;
+		users[n] = b->user;
+		sessions[n] = b->session;
+		versions[n] = b->version;
+		states[n] = CStringGetTextDatum(pt_state_names[b->state]);
+		data[n] = b->data;
+		data_nulls[n] = b->data_null;
+		n++;
+	}
+	/* pt_check_versions reorders the arrays it is given. */
+	pt_check_versions(c->fcinfo, c->key_type, n,
+					  memcpy(palloc(sizeof(Datum) * Max(n, 1)), versions, sizeof(Datum) * n),
+					  memcpy(palloc(sizeof(Datum) * Max(n, 1)), artifacts, sizeof(Datum) * n));
+
+	/* Named sessions first leave the versions they move from. */
+	{
+		Datum	   *na = palloc(sizeof(Datum) * Max(n, 1));
+		Datum	   *nu = palloc(sizeof(Datum) * Max(n, 1));
+		Datum	   *ns = palloc(sizeof(Datum) * Max(n, 1));
+		Datum	   *nv = palloc(sizeof(Datum) * Max(n, 1));
+
+		for (int i = 0; i < n; i++)
+			if (is_named(sessions[i]))
+			{
+				na[named] = artifacts[i];
+				nu[named] = users[i];
+				ns[named] = sessions[i];
+				nv[named++] = versions[i];
+			}
+		if (named > 0)
+		{
+			Oid			move_types[4] = {keys, keys, TEXTARRAYOID, keys};
+			Datum		move_values[4] = {pt_key_array(c->key_type, named, na),
+				pt_key_array(c->key_type, named, nu),
+				PointerGetDatum(construct_array(ns, named, TEXTOID, -1, false, TYPALIGN_INT)),
+			pt_key_array(c->key_type, named, nv)};
+
+			ret = SPI_execute_plan(plan(c, &move_slot, move_sessions_sql, 4, move_types),
+								   move_values, NULL, false, 0);
+			if (ret != SPI_OK_DELETE)
+				elog(ERROR, "presence session move failed: %s", SPI_result_code_string(ret));
+		}
+	}
+
+	dims[0] = n;
+	values[0] = pt_key_array(c->key_type, n, artifacts);
+	values[1] = pt_key_array(c->key_type, n, users);
+	values[2] = PointerGetDatum(construct_array(sessions, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = pt_key_array(c->key_type, n, versions);
+	values[4] = PointerGetDatum(construct_array(states, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_md_array(data, data_nulls, 1, dims, lbs, JSONBOID, -1,
+												   false, TYPALIGN_INT));
+	values[6] = TimestampTzGetDatum(c->at);
+	ret = SPI_execute_plan(plan(c, &write_slot, write_beats_sql, 7, argtypes), values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "presence write failed: %s", SPI_result_code_string(ret));
+}
+
+/* Writes a call's beats with the writer's rights (definer.c). */
+static void
+write_beats(void *arg)
+{
+	Call	   *c = arg;
+	PtRows		t;
+	Columns		col;
+	bool		in_place = pt_rows_open(&t, c->schema, "presence");
+	TakenLocks	taken;
+
+	if (in_place)
+		find_columns(t.rel, &col);
+	classify(c, &t, &col, in_place);
+	taken = lock_pairs(c);
+	if (in_place)
+	{
+		/* Read again under the locks: another call may have settled a pair. */
+		bool		changed = false;
+
+		for (int i = 0; i < c->nbeats && !changed; i++)
+			if (c->beats[i].plain && !c->pairs[c->beats[i].pair].settle)
+				changed = !probe_plain(c, &t, &col, &c->beats[i]);
+		if (changed)
+		{
+			release_locks(&taken);
+			for (int i = 0; i < c->npairs; i++)
+				c->pairs[i].settle = true;
+			(void) lock_pairs(c);
+		}
+		write_plain_beats(c, &t, &col);
+		pt_rows_close(&t);
+	}
+	pt_spi_connect();
+	settle(c, write_settled_beats);
+	pt_spi_finish();
+}
+
+/* A session id: NULL or up to PT_MAX_SESSION_BYTES bytes. */
+static Datum
+check_session(Datum session, bool isnull, const char *name)
+{
+	if (isnull)
+		return CStringGetTextDatum("");
+	if (toast_raw_datum_size(session) - VARHDRSZ > PT_MAX_SESSION_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is too long", name),
+				 errdetail("The session id is %zu bytes; the limit is %d bytes.",
+						   (size_t) (toast_raw_datum_size(session) - VARHDRSZ), PT_MAX_SESSION_BYTES),
+				 errhint("Use a random id per tab, such as a UUID.")));
+	return PointerGetDatum(PG_DETOAST_DATUM_PACKED(session));
+}
+
+static int
+check_state(Datum state, bool isnull, const char *name)
+{
+	char	   *s;
+
+	if (isnull)
+		return PT_STATE_VIEWING;
+	s = TextDatumGetCString(state);
+	for (int i = 0; i < (int) lengthof(pt_state_names); i++)
+		if (strcmp(s, pt_state_names[i]) == 0)
+			return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s \"%s\" is not a presence state", name, s),
+			 errhint("Use 'viewing', 'editing' or 'idle' (NULL means 'viewing').")));
+	return 0;					/* not reached */
+}
+
+static Datum
+check_data(Datum data, bool isnull, const char *name)
+{
+	Size		len;
+
+	if (isnull)
+		return (Datum) 0;
+	data = PointerGetDatum(PG_DETOAST_DATUM(data));
+	len = VARSIZE(DatumGetPointer(data)) - VARHDRSZ;
+	if (len > PT_MAX_DATA_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large", name),
+				 errdetail("It takes %zu bytes; the limit is %d bytes.", len, PT_MAX_DATA_BYTES),
+				 errhint("Send a cursor or a selection, not the document: presence data travels in every event.")));
+	return data;
+}
+
+/* An optional array argument: NULL, or n elements. */
+static int
+optional_array(FunctionCallInfo fcinfo, int argno, Oid type, int n, Datum **values, bool **nulls)
+{
+	ArrayType  *array;
+	int			count;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	*values = NULL;
+	*nulls = NULL;
+	if (PG_ARGISNULL(argno))
+		return 0;
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be one-dimensional", pt_arg_name(fcinfo, argno))));
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, type, typlen, typbyval, typalign, values, nulls, &count);
+	if (count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must have as many elements as user_ids, or be NULL",
+						pt_arg_name(fcinfo, argno)),
+				 errhint("Element i of each array describes one beat.")));
+	return count;
+}
+
+static void
+fill_beat(Beat *b, Datum user, Datum artifact, Datum version, Datum session, bool session_null,
+		  Datum state, bool state_null, Datum data, bool data_null)
+{
+	b->user = user;
+	b->artifact = artifact;
+	b->version = version;
+	b->session = check_session(session, session_null, "session_id");
+	b->state = check_state(state, state_null, "state");
+	b->data = check_data(data, data_null, "data");
+	b->data_null = data_null;
+	b->plain = false;
+}
+
+Datum
+presence_tracking_beat(PG_FUNCTION_ARGS)
+{
+	Oid			key_type = pt_key_type(fcinfo);
+	Datum		values[4];
+	Beat	   *beat = palloc(sizeof(Beat));
+	Call		c;
+
+	pt_writer_args(fcinfo, key_type, values);
+	fill_beat(beat, values[0], values[1], values[2],
+			  PG_GETARG_DATUM(4), PG_ARGISNULL(4), PG_GETARG_DATUM(5), PG_ARGISNULL(5),
+			  PG_GETARG_DATUM(6), PG_ARGISNULL(6));
+	call_init(&c, fcinfo, fcinfo->flinfo->fn_oid, pt_schema(fcinfo), key_type,
+			  DatumGetTimestampTz(values[3]));
+	call_set_beats(&c, beat, 1);
+	pt_write_as_definer(fcinfo, write_beats, &c);
+	PG_RETURN_BOOL(!c.pairs[0].live.present && c.pairs[0].after.present);
+}
+
+/* By user, then artifact: the order of the joins returned. */
+static int
+compare_joins(const void *x, const void *y, void *arg)
+{
+	const Pair *a = x;
+	const Pair *b = y;
+
+	return compare_pair_keys(a->user, a->artifact, b->user, b->artifact, arg);
+}
+
+Datum
+presence_tracking_beat_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			key_type = get_element_type(pt_key_type(fcinfo));
+	Datum	   *keys[3];
+	Datum	   *sessions, *states, *data;
+	bool	   *session_nulls, *state_nulls, *data_nulls;
+	Beat	   *beats;
+	Pair	   *joins;
+	int			njoins = 0;
+	int			n;
+	Call		c;
+
+	pt_check_writable(fcinfo);
+	n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
+	for (int i = 1; i < 3; i++)
+		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
+					 errhint("Element i of each array describes one beat.")));
+	optional_array(fcinfo, 4, TEXTOID, n, &sessions, &session_nulls);
+	optional_array(fcinfo, 5, TEXTOID, n, &states, &state_nulls);
+	optional_array(fcinfo, 6, JSONBOID, n, &data, &data_nulls);
+	call_init(&c, fcinfo, fcinfo->flinfo->fn_oid, pt_schema(fcinfo), key_type,
+			  pt_check_time(fcinfo, 3));
+	beats = palloc(sizeof(Beat) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		fill_beat(&beats[i], keys[0][i], keys[1][i], keys[2][i],
+				  sessions ? sessions[i] : 0, sessions ? session_nulls[i] : true,
+				  states ? states[i] : 0, states ? state_nulls[i] : true,
+				  data ? data[i] : 0, data ? data_nulls[i] : true);
+	call_set_beats(&c, beats, n);
+	InitMaterializedSRF(fcinfo, 0);
+
+	pt_write_as_definer(fcinfo, write_beats, &c);
+	joins = palloc(sizeof(Pair) * Max(c.npairs, 1));
+	for (int i = 0; i < c.npairs; i++)
+		if (!c.pairs[i].live.present && c.pairs[i].after.present)
+			joins[njoins++] = c.pairs[i];
+	qsort_arg(joins, njoins, sizeof(Pair), compare_joins, &c.keys);
+	for (int i = 0; i < njoins; i++)
+	{
+		Datum		row[3] = {joins[i].user, joins[i].artifact, joins[i].after.version};
+		bool		nulls[3] = {false, false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+	}
+	return (Datum) 0;
+}
+
+static void
+write_leave(Call *c)
+{
+	static PtPlan slot;
+	Oid			argtypes[4] = {c->key_type, c->key_type, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4] = {c->pairs[0].artifact, c->pairs[0].user, c->leave_session,
+		TimestampTzGetDatum(c->at)};
+	char		nulls[4] = {' ', ' ', c->leave_session == 0 ? 'n' : ' ', ' '};
+	int			ret = SPI_execute_plan(plan(c, &slot, leave_sql, 4, argtypes), values, nulls,
+									   false, 0);
+
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "presence leave failed: %s", SPI_result_code_string(ret));
+}
+
+static void
+leave_pair(void *arg)
+{
+	Call	   *c = arg;
+
+	(void) lock_pairs(c);
+	pt_spi_connect();
+	settle(c, write_leave);
+	pt_spi_finish();
+}
+
+Datum
+presence_tracking_leave(PG_FUNCTION_ARGS)
+{
+	Oid			key_type = pt_key_type(fcinfo);
+	Call		c;
+
+	pt_check_writable(fcinfo);
+	pt_check_key(fcinfo, 0, key_type);
+	pt_check_key(fcinfo, 1, key_type);
+	call_init(&c, fcinfo, fcinfo->flinfo->fn_oid, pt_schema(fcinfo), key_type,
+			  GetCurrentTransactionStartTimestamp());
+	if (!PG_ARGISNULL(2))
+		c.leave_session = check_session(PG_GETARG_DATUM(2), false, "session_id");
+	c.pairs = palloc0(sizeof(Pair));
+	c.pairs[0].user = PG_GETARG_DATUM(0);
+	c.pairs[0].artifact = PG_GETARG_DATUM(1);
+	c.pairs[0].settle = true;
+	c.npairs = 1;
+	pt_write_as_definer(fcinfo, leave_pair, &c);
+	PG_RETURN_BOOL(c.pairs[0].live.present && !c.pairs[0].after.present);
+}
+
+/*
+ * Ends the sessions whose TTL has passed at "now", announcing the users
+ * who thereby left, in batches of at most batch_size pairs; one batch when
+ * one_batch.  Returns how many sessions ended.  The caller is connected to
+ * SPI and runs with the writer's rights or as a superuser.
+ */
+uint64
+pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch)
+{
+	static PtPlan slot;
+	Oid			key_type;
+	uint64		ended = 0;
+	Oid			relid = get_relname_relid("presence", schema);
+
+	if (!OidIsValid(relid))
+		return 0;
+	key_type = get_atttype(relid, get_attnum(relid, "user_id"));
+	for (;;)
+	{
+		Call		c;
+		Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+		Datum		values[2];
+		int			ret;
+
+		CHECK_FOR_INTERRUPTS();
+		call_init(&c, NULL, plan_owner, schema, key_type, GetCurrentTimestamp());
+		values[0] = TimestampTzGetDatum(c.window_start);
+		values[1] = Int32GetDatum(batch_size);
+		ret = SPI_execute_plan(plan(&c, &slot, expired_pairs_sql, 2, argtypes), values, NULL,
+							   true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "presence timeout query failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 0)
+			break;
+		c.npairs = (int) SPI_processed;
+		c.pairs = palloc0(sizeof(Pair) * c.npairs);
+		for (int i = 0; i < c.npairs; i++)
+		{
+			bool		isnull;
+
+			c.pairs[i].artifact = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
+											c.key_byval, c.key_len);
+			c.pairs[i].user = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+										c.key_byval, c.key_len);
+			c.pairs[i].settle = true;
+		}
+		qsort_arg(c.pairs, c.npairs, sizeof(Pair), compare_pairs, &c.keys);
+		(void) lock_pairs(&c);
+		settle(&c, NULL);
+		ended += c.ended;
+		if (one_batch || c.npairs < batch_size)
+			break;
+	}
+	return ended;
+}
+
+typedef struct ExpireCall
+{
+	FunctionCallInfo fcinfo;
+	uint64		ended;
+} ExpireCall;
+
+static void
+expire_as_definer(void *arg)
+{
+	ExpireCall *e = arg;
+
+	pt_spi_connect();
+	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid,
+								  PT_EXPIRE_BATCH, false);
+	pt_spi_finish();
+}
+
+Datum
+presence_tracking_expire_sessions(PG_FUNCTION_ARGS)
+{
+	ExpireCall	e = {fcinfo, 0};
+
+	pt_check_writable(fcinfo);
+	pt_write_as_definer(fcinfo, expire_as_definer, &e);
+	PG_RETURN_INT64((int64) e.ended);
+}

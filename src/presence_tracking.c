@@ -10,6 +10,8 @@
 
 #include "presence_tracking.h"
 
+#include "miscadmin.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -18,4 +20,7 @@ void
 _PG_init(void)
 {
 	pt_define_settings();
+	/* Preloaded: timeouts are announced by background workers (worker.c). */
+	if (process_shared_preload_libraries_in_progress)
+		pt_register_launcher();
 }

@@ -129,6 +129,9 @@ extern void pt_check_stored_artifact(Oid key_type, Datum version, Datum stored_a
 /* sessions.c: live presence. */
 extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch);
 
+/* worker.c: timeouts announced by background workers when preloaded. */
+extern void pt_register_launcher(void);
+
 /* scheduler.c */
 #define PT_PURGE_JOB_NAME "presence_tracking_purge"
 /*

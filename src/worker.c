@@ -1,0 +1,276 @@
+/*
+ * worker.c
+ *      Timeouts announced promptly: background workers that end the
+ *      sessions whose TTL has passed, in every database with the extension.
+ *
+ * With the library in shared_preload_libraries, a launcher (connected to
+ * no database, like pg_cron's) lists the databases every second and keeps
+ * one sweeper running in each.  A sweeper looks for the extension; where it
+ * is not installed (or predates 1.3) it exits, and the launcher tries that
+ * database again WORKER_RECHECK_SECS later.  Where it is, the sweeper runs
+ * expire_sessions' work every WORKER_NAP_MS, one batch of pairs per
+ * transaction, so that a burst of timeouts commits in pieces and
+ * heartbeats wait at most one batch for a pair lock.  So a session is
+ * announced gone within about a second of its TTL.
+ *
+ * The sweep reads the presence table sequentially: it has no index on
+ * last_seen_at, on purpose (heartbeats stay HOT updates), so each sweep
+ * costs a scan of the table (bench: presence rows x sweeps per second).
+ * A sweeper writes as presence_tracking_definer, like the writers.
+ */
+#include "postgres.h"
+
+#include "presence_tracking.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#define WORKER_NAP_MS 1000
+#define WORKER_RECHECK_SECS 10
+#define LAUNCHER_NAP_MS 1000
+#define MAX_DATABASES 256
+
+PGDLLEXPORT void pt_launcher_main(Datum arg);
+PGDLLEXPORT void pt_sweeper_main(Datum arg);
+
+/* Registers the launcher; called from _PG_init while preloading. */
+void
+pt_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "presence_tracking");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pt_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "presence_tracking launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "presence_tracking launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+typedef struct Sweeper
+{
+	Oid			database;
+	BackgroundWorkerHandle *handle;
+	TimestampTz started_at;
+} Sweeper;
+
+static Sweeper sweepers[MAX_DATABASES];
+static int	nsweepers = 0;
+
+static Sweeper *
+sweeper_of(Oid database)
+{
+	for (int i = 0; i < nsweepers; i++)
+		if (sweepers[i].database == database)
+			return &sweepers[i];
+	if (nsweepers == MAX_DATABASES)
+		return NULL;
+	sweepers[nsweepers].database = database;
+	sweepers[nsweepers].handle = NULL;
+	sweepers[nsweepers].started_at = 0;
+	return &sweepers[nsweepers++];
+}
+
+static void
+start_sweeper(Sweeper *s)
+{
+	BackgroundWorker worker;
+	pid_t		pid;
+
+	if (s->handle != NULL && GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
+		return;
+	if (s->handle != NULL &&
+		!TimestampDifferenceExceeds(s->started_at, GetCurrentTimestamp(), WORKER_RECHECK_SECS * 1000))
+		return;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "presence_tracking");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pt_sweeper_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "presence_tracking sweeper %u", s->database);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "presence_tracking sweeper");
+	worker.bgw_main_arg = ObjectIdGetDatum(s->database);
+	worker.bgw_notify_pid = MyProcPid;
+	s->started_at = GetCurrentTimestamp();
+	if (!RegisterDynamicBackgroundWorker(&worker, &s->handle))
+	{
+		/* No free worker slot now: max_worker_processes; try again later. */
+		s->handle = NULL;
+		ereport(LOG,
+				(errmsg("presence_tracking: no background worker slot for database %u", s->database),
+				 errhint("Raise max_worker_processes: the extension runs one sweeper per database that has it.")));
+	}
+}
+
+/* Starts a sweeper in every database that accepts connections. */
+static void
+start_sweepers(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		Sweeper    *s;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		s = sweeper_of(db->oid);
+		if (s != NULL)
+			start_sweeper(s);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+void
+pt_launcher_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("presence_tracking launcher");
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		start_sweepers();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * The schema of the extension in this database, or InvalidOid when it is
+ * not installed or predates sessions (1.3).
+ */
+static Oid
+extension_schema(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+	Oid			schema = InvalidOid;
+
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tuple);
+
+		if (strncmp(NameStr(ext->extname), "presence_tracking", strlen("presence_tracking")) == 0)
+			schema = ext->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (OidIsValid(schema))
+	{
+		Oid			relid = get_relname_relid("presence", schema);
+
+		if (!OidIsValid(relid) || get_attnum(relid, "ended_at") == InvalidAttrNumber)
+			schema = InvalidOid;
+	}
+	return schema;
+}
+
+/* One batch of timeouts in its own transaction; false when there is none left. */
+static bool
+sweep_batch(void)
+{
+	Oid			schema;
+	uint64		ended = 0;
+	Oid			definer;
+	Oid			saved_user;
+	int			saved_context;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
+	schema = extension_schema();
+	definer = get_role_oid("presence_tracking_definer", true);
+	if (!OidIsValid(schema) || !OidIsValid(definer))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		proc_exit(0);			/* the launcher checks again later */
+	}
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(definer, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ended = pt_expire_sessions(schema, schema, PT_EXPIRE_BATCH, true);
+	SPI_finish();
+	SetUserIdAndSecContext(saved_user, saved_context);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
+	return ended > 0;
+}
+
+void
+pt_sweeper_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+	pgstat_report_appname("presence_tracking sweeper");
+	/* Only the catalog's own names: no user object can stand in for them. */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		while (sweep_batch())
+			CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 WORKER_NAP_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

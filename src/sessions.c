@@ -1115,8 +1115,9 @@ pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch)
 		call_init(&c, NULL, plan_owner, schema, key_type, GetCurrentTimestamp());
 		values[0] = TimestampTzGetDatum(c.window_start);
 		values[1] = Int32GetDatum(batch_size);
+		/* Not read-only: a fresh snapshot, which sees the batches before. */
 		ret = SPI_execute_plan(plan(&c, &slot, expired_pairs_sql, 2, argtypes), values, NULL,
-							   true, 0);
+							   false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "presence timeout query failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 0)

@@ -98,13 +98,16 @@ ROLLBACK;
 -- The face pile reads one artifact's rows from the primary key: its cost
 -- follows the users on that artifact, not the table.  The query it runs:
 INSERT INTO presence_tracking.presence
-SELECT a, u, 1, now(), now(), 1 FROM generate_series(1, 1000) a, generate_series(1, 20) u;
+  (artifact_id, user_id, version_id, last_seen_at, joined_at, beats, changed_at)
+SELECT a, u, 1, now(), now(), 1, now() FROM generate_series(1, 1000) a, generate_series(1, 20) u;
 ANALYZE presence_tracking.presence;
 EXPLAIN (COSTS OFF)
-SELECT DISTINCT ON (p.user_id) p.user_id, p.version_id, p.last_seen_at
+SELECT DISTINCT ON (p.user_id) p.user_id, p.version_id, p.data,
+       max(p.last_seen_at) OVER w, count(*) OVER w
   FROM presence_tracking.presence p
- WHERE p.artifact_id = 7 AND p.last_seen_at > now() - interval '150 s'
- ORDER BY p.user_id, p.last_seen_at DESC, p.version_id;
+ WHERE p.artifact_id = 7 AND p.ended_at IS NULL AND NOT p.last_seen_at <= now() - interval '150 s'
+WINDOW w AS (PARTITION BY p.user_id)
+ ORDER BY p.user_id, p.changed_at DESC, p.session_id, p.version_id;
 SELECT count(*) FROM presence_tracking.active_viewers(7);
 
 DROP EXTENSION presence_tracking;

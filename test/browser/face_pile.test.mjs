@@ -170,11 +170,12 @@ before(async () => {
   ({ child: web, url: baseUrl } = await startWebServer());
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
   for (const user of ['ada', 'grace']) {
-    contexts[user] = await browser.newContext({ viewport: { width: 640, height: 640 } });
+    contexts[user] = await browser.newContext({ viewport: { width: 640, height: 560 } });
   }
 });
 
 after(async () => {
+  if (timings.length) console.log(`timings:\n${timings.map((t) => `  ${t}`).join('\n')}`);
   if (browser) await browser.close().catch(() => {});
   if (web && web.exitCode === null) {
     const exited = new Promise((resolve) => web.once('exit', resolve));
@@ -187,7 +188,6 @@ after(async () => {
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   await admin.end();
-  if (timings.length) console.log(`# timings\n${timings.map((t) => `#   ${t}`).join('\n')}`);
 });
 
 // --- the steps --------------------------------------------------------------
@@ -235,7 +235,7 @@ step('typing shows editing and the warning to the other user within 1 s, then vi
 
   // The screenshot for the README: ada sees grace editing, side by side.
   const shots = [await pages.ada.screenshot(), await pages.grace.screenshot()];
-  const composer = await browser.newPage({ viewport: { width: 1320, height: 700 } });
+  const composer = await browser.newPage({ viewport: { width: 1320, height: 620 } });
   const img = (png, who) => `<figure><img src="data:image/png;base64,${png.toString('base64')}"><figcaption>${who}</figcaption></figure>`;
   await composer.setContent(`<body style="margin:0;padding:12px;background:#d9dde5;display:flex;gap:16px;font-family:sans-serif">
     <style>figure{margin:0}img{display:block;border:1px solid #9aa3b5;border-radius:6px}figcaption{text-align:center;padding-top:6px;color:#333}</style>

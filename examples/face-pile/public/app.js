@@ -130,7 +130,10 @@
           sessions: event.sessions ?? known?.sessions ?? 1,
         };
         // A join moves the user to the front; an update keeps the place.
-        if (event.event === 'join') viewers.delete(event.user_id);
+        if (event.event === 'join') {
+          viewers.delete(event.user_id);
+          refreshSideLists();   // the newcomer's page load recorded a view
+        }
         viewers.set(event.user_id, next);
         recent = recent.filter((r) => r.user_id !== event.user_id);
         if (!versions.some((v) => v.version_id === event.version_id)) {
@@ -144,7 +147,7 @@
       }
       case 'leave':
         viewers.delete(event.user_id);
-        refreshRecent();
+        refreshSideLists();
         break;
       default:
         return;
@@ -295,16 +298,22 @@
     }
   }
 
-  // After a leave, "recently here" comes from the server: it knows how the
-  // user went (left, timed out) and when they were last seen.
-  async function refreshRecent() {
+  // After a join or a leave, the lists beside the face pile are read again
+  // (the face pile itself follows the events): "recently here" from the
+  // server, which knows how the user went (left, timed out) and when they
+  // were last seen; the versions and the matrix, since a newcomer's page
+  // load recorded a view.
+  async function refreshSideLists() {
     try {
       const res = await fetch(stateUrl, { cache: 'no-store' });
       if (!res.ok) return;
-      recent = (await res.json()).recent;
+      const snapshot = await res.json();
+      ({ recent, versions, matrix } = snapshot);
       renderRecent();
+      renderVersions();
+      renderMatrix();
     } catch {
-      // the next leave or resync refreshes it
+      // the next join, leave or resync reads them again
     }
   }
 

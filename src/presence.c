@@ -298,7 +298,7 @@ presence_tracking_purge(PG_FUNCTION_ARGS)
 	pt_spi_connect();
 	/* Timeouts first: a session deleted unannounced would never leave. */
 	if (get_attnum(get_relname_relid("presence", pt_schema(fcinfo)), "ended_at") != InvalidAttrNumber)
-		(void) pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid, PT_EXPIRE_BATCH, false);
+		(void) pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid);
 	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, purge_sql, 1, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)

@@ -40,8 +40,12 @@
 /* The channel of presence events (NOTIFY); their payload is JSON. */
 #define PT_NOTIFY_CHANNEL "presence_tracking"
 
-/* Pairs (artifact, user) the timeout sweep settles per batch. */
+/*
+ * Pairs (artifact, user) the timeout sweep reads per query, and settles per
+ * transaction in the background worker.
+ */
 #define PT_EXPIRE_BATCH 1000
+#define PT_SWEEP_BATCH 128
 
 /* How far ahead of the server clock a client-supplied time may be. */
 #define PT_MAX_CLOCK_SKEW_SECS 60
@@ -127,7 +131,18 @@ extern void pt_check_stored_artifact(Oid key_type, Datum version, Datum stored_a
 									 Datum artifact);
 
 /* sessions.c: live presence. */
-extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch);
+typedef struct PtKeyPairs
+{
+	Oid			key_type;
+	int			n;
+	Datum	   *artifacts;
+	Datum	   *users;
+} PtKeyPairs;
+
+extern PtKeyPairs pt_expired_pairs(Oid schema, Oid plan_owner, int limit, MemoryContext cxt);
+extern uint64 pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to,
+								bool pair_locks);
+extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner);
 
 /* worker.c: timeouts announced by background workers when preloaded. */
 extern void pt_register_launcher(void);

@@ -149,7 +149,8 @@ typedef struct Pair
 	Shown		before;			/* open sessions before the call */
 	Shown		live;			/* of those, the ones within their TTL */
 	Shown		after;
-	TimestampTz timed_out_at;	/* when the last expired session timed out */
+	bool		expired;		/* had open sessions past their TTL */
+	TimestampTz timed_out_at;	/* when the last of those timed out */
 } Pair;
 
 typedef struct Beat
@@ -184,6 +185,7 @@ typedef struct Call
 	Pair	   *pairs;			/* sorted by (artifact, user) */
 	int			npairs;
 	Datum		leave_session;	/* leave(): the session, or 0 for all */
+	int			few_pairs;		/* up to this many pairs, lock pairs, not buckets */
 	uint64		ended;			/* sessions the sweep ended */
 } Call;
 
@@ -207,6 +209,7 @@ call_init(Call *c, FunctionCallInfo fcinfo, Oid plan_owner, Oid schema, Oid key_
 	pt_check_settings();
 	c->at = at;
 	c->window_start = pt_window_start(at, pt_ttl);
+	c->few_pairs = FEW_PAIRS;
 }
 
 static int
@@ -361,7 +364,7 @@ static TakenLocks
 lock_pairs(Call *c)
 {
 	PairLock   *locks = palloc(sizeof(PairLock) * Max(c->npairs, 1));
-	bool		few = c->npairs <= FEW_PAIRS;
+	bool		few = c->npairs <= c->few_pairs;
 	TakenLocks	taken;
 
 	taken.tags = palloc(sizeof(LOCKTAG) * (2 * c->npairs + 1));
@@ -629,8 +632,12 @@ read_open_sessions(Call *c, bool first)
 			show_session(c, &pair->before, session, version, state, data, data_null, changed_at);
 			if (!pt_window_passed(last_seen, c->window_start))
 				show_session(c, &pair->live, session, version, state, data, data_null, changed_at);
-			else if (last_seen + (TimestampTz) pt_ttl * USECS_PER_SEC > pair->timed_out_at)
+			else if (!pair->expired ||
+					 last_seen + (TimestampTz) pt_ttl * USECS_PER_SEC > pair->timed_out_at)
+			{
+				pair->expired = true;
 				pair->timed_out_at = last_seen + (TimestampTz) pt_ttl * USECS_PER_SEC;
+			}
 		}
 	}
 }
@@ -724,7 +731,12 @@ settle(Call *c, void (*write) (Call *c))
 	if (!any)
 		return;
 	read_open_sessions(c, true);
-	end_expired_sessions(c);
+	for (int i = 0; i < c->npairs; i++)
+		if (c->pairs[i].settle && c->pairs[i].expired)
+		{
+			end_expired_sessions(c);
+			break;
+		}
 	if (write != NULL)
 		write(c);
 	read_open_sessions(c, false);
@@ -1087,58 +1099,105 @@ presence_tracking_leave(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(c.pairs[0].live.present && !c.pairs[0].after.present);
 }
 
-/*
- * Ends the sessions whose TTL has passed at "now", announcing the users
- * who thereby left, in batches of at most batch_size pairs; one batch when
- * one_batch.  Returns how many sessions ended.  The caller is connected to
- * SPI and runs with the writer's rights or as a superuser.
- */
-uint64
-pt_expire_sessions(Oid schema, Oid plan_owner, int batch_size, bool one_batch)
+static Oid
+presence_key_type(Oid schema)
 {
-	static PtPlan slot;
-	Oid			key_type;
-	uint64		ended = 0;
 	Oid			relid = get_relname_relid("presence", schema);
 
-	if (!OidIsValid(relid))
+	return OidIsValid(relid) ? get_atttype(relid, get_attnum(relid, "user_id")) : InvalidOid;
+}
+
+/*
+ * Up to limit pairs (artifact, user) with an open session past its TTL at
+ * "now", copied into cxt.  The caller is connected to SPI.
+ */
+PtKeyPairs
+pt_expired_pairs(Oid schema, Oid plan_owner, int limit, MemoryContext cxt)
+{
+	static PtPlan slot;
+	PtKeyPairs	pairs = {presence_key_type(schema), 0, NULL, NULL};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	int			ret;
+	int16		typlen;
+	bool		typbyval;
+	MemoryContext old;
+
+	if (!OidIsValid(pairs.key_type))
+		return pairs;
+	pt_check_settings();
+	values[0] = TimestampTzGetDatum(pt_window_start(GetCurrentTimestamp(), pt_ttl));
+	values[1] = Int32GetDatum(limit);
+	/* Not read-only: a fresh snapshot, which sees the batches before. */
+	ret = SPI_execute_plan(pt_plan_in(&slot, plan_owner, schema, expired_pairs_sql, 2, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "presence timeout query failed: %s", SPI_result_code_string(ret));
+	get_typlenbyval(pairs.key_type, &typlen, &typbyval);
+	old = MemoryContextSwitchTo(cxt);
+	pairs.n = (int) SPI_processed;
+	pairs.artifacts = palloc(sizeof(Datum) * Max(pairs.n, 1));
+	pairs.users = palloc(sizeof(Datum) * Max(pairs.n, 1));
+	for (int i = 0; i < pairs.n; i++)
+	{
+		bool		isnull;
+
+		pairs.artifacts[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
+									   typbyval, typlen);
+		pairs.users[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+								   typbyval, typlen);
+	}
+	MemoryContextSwitchTo(old);
+	return pairs;
+}
+
+/*
+ * Settles pairs [from, to) of the given ones at "now": ends their expired
+ * sessions and announces the users who thereby left.  With pair_locks, each
+ * pair is locked on its own (the background worker's small batches, which
+ * then wait only for calls on the same pairs); otherwise a batch of more
+ * than FEW_PAIRS pairs locks whole buckets, so that one transaction holds
+ * a bounded number of locks.  Returns how many sessions ended.  The caller
+ * is connected to SPI, with the writer's rights or as a superuser.
+ */
+uint64
+pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to, bool pair_locks)
+{
+	Call		c;
+
+	if (from >= to)
 		return 0;
-	key_type = get_atttype(relid, get_attnum(relid, "user_id"));
+	call_init(&c, NULL, plan_owner, schema, pairs->key_type, GetCurrentTimestamp());
+	if (pair_locks)
+		c.few_pairs = to - from;
+	c.npairs = to - from;
+	c.pairs = palloc0(sizeof(Pair) * c.npairs);
+	for (int i = 0; i < c.npairs; i++)
+	{
+		c.pairs[i].artifact = pairs->artifacts[from + i];
+		c.pairs[i].user = pairs->users[from + i];
+		c.pairs[i].settle = true;
+	}
+	qsort_arg(c.pairs, c.npairs, sizeof(Pair), compare_pairs, &c.keys);
+	(void) lock_pairs(&c);
+	settle(&c, NULL);
+	return c.ended;
+}
+
+/* Every session past its TTL now, in one transaction (expire_sessions, purge). */
+uint64
+pt_expire_sessions(Oid schema, Oid plan_owner)
+{
+	uint64		ended = 0;
+
 	for (;;)
 	{
-		Call		c;
-		Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-		Datum		values[2];
-		int			ret;
+		PtKeyPairs	pairs;
 
 		CHECK_FOR_INTERRUPTS();
-		call_init(&c, NULL, plan_owner, schema, key_type, GetCurrentTimestamp());
-		values[0] = TimestampTzGetDatum(c.window_start);
-		values[1] = Int32GetDatum(batch_size);
-		/* Not read-only: a fresh snapshot, which sees the batches before. */
-		ret = SPI_execute_plan(plan(&c, &slot, expired_pairs_sql, 2, argtypes), values, NULL,
-							   false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "presence timeout query failed: %s", SPI_result_code_string(ret));
-		if (SPI_processed == 0)
-			break;
-		c.npairs = (int) SPI_processed;
-		c.pairs = palloc0(sizeof(Pair) * c.npairs);
-		for (int i = 0; i < c.npairs; i++)
-		{
-			bool		isnull;
-
-			c.pairs[i].artifact = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
-											c.key_byval, c.key_len);
-			c.pairs[i].user = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
-										c.key_byval, c.key_len);
-			c.pairs[i].settle = true;
-		}
-		qsort_arg(c.pairs, c.npairs, sizeof(Pair), compare_pairs, &c.keys);
-		(void) lock_pairs(&c);
-		settle(&c, NULL);
-		ended += c.ended;
-		if (one_batch || c.npairs < batch_size)
+		pairs = pt_expired_pairs(schema, plan_owner, PT_EXPIRE_BATCH, CurrentMemoryContext);
+		ended += pt_settle_expired(schema, plan_owner, &pairs, 0, pairs.n, false);
+		if (pairs.n < PT_EXPIRE_BATCH)
 			break;
 	}
 	return ended;
@@ -1156,8 +1215,7 @@ expire_as_definer(void *arg)
 	ExpireCall *e = arg;
 
 	pt_spi_connect();
-	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid,
-								  PT_EXPIRE_BATCH, false);
+	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid);
 	pt_spi_finish();
 }
 

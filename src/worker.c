@@ -8,9 +8,10 @@
  * one sweeper running in each.  A sweeper looks for the extension; where it
  * is not installed (or predates 1.3) it exits, and the launcher tries that
  * database again WORKER_RECHECK_SECS later.  Where it is, the sweeper runs
- * expire_sessions' work every WORKER_NAP_MS, one batch of pairs per
- * transaction, so that a burst of timeouts commits in pieces and
- * heartbeats wait at most one batch for a pair lock.  So a session is
+ * expire_sessions' work every WORKER_NAP_MS, a small batch of pairs per
+ * transaction with a lock per pair, so that a burst of timeouts commits in
+ * pieces and a heartbeat waits only when the sweep settles its own pair
+ * (sweep_round).  So a session is
  * announced gone within about a second of its TTL.
  *
  * The sweep reads the presence table sequentially: it has no index on
@@ -211,46 +212,81 @@ extension_schema(void)
 	return schema;
 }
 
-/* One batch of timeouts in its own transaction; false when there is none left. */
-static bool
-sweep_batch(void)
+/*
+ * Starts a transaction as presence_tracking_definer, connected to SPI, and
+ * returns the extension's schema; exits when the extension is not here
+ * (the launcher looks again later).
+ */
+static Oid
+begin_as_definer(Oid *saved_user, int *saved_context)
 {
 	Oid			schema;
-	uint64		ended = 0;
 	Oid			definer;
-	Oid			saved_user;
-	int			saved_context;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
 	schema = extension_schema();
 	definer = get_role_oid("presence_tracking_definer", true);
 	if (!OidIsValid(schema) || !OidIsValid(definer))
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		proc_exit(0);			/* the launcher checks again later */
+		proc_exit(0);
 	}
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(definer, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(definer, *saved_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ended = pt_expire_sessions(schema, schema, PT_EXPIRE_BATCH, true);
+	return schema;
+}
+
+static void
+commit_as_definer(Oid saved_user, int saved_context)
+{
 	SPI_finish();
 	SetUserIdAndSecContext(saved_user, saved_context);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+/*
+ * One round: reads up to PT_EXPIRE_BATCH pairs with expired sessions, then
+ * settles them PT_SWEEP_BATCH at a time, each batch in its own transaction
+ * with a lock per pair, so that heartbeats on other pairs never wait for
+ * the sweep.  Returns whether there may be more.
+ */
+static bool
+sweep_round(MemoryContext round)
+{
+	Oid			saved_user;
+	int			saved_context;
+	Oid			schema;
+	PtKeyPairs	pairs;
+
+	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
+	schema = begin_as_definer(&saved_user, &saved_context);
+	pairs = pt_expired_pairs(schema, schema, PT_EXPIRE_BATCH, round);
+	commit_as_definer(saved_user, saved_context);
+	for (int from = 0; from < pairs.n; from += PT_SWEEP_BATCH)
+	{
+		CHECK_FOR_INTERRUPTS();
+		schema = begin_as_definer(&saved_user, &saved_context);
+		(void) pt_settle_expired(schema, schema, &pairs, from, Min(from + PT_SWEEP_BATCH, pairs.n),
+								 true);
+		commit_as_definer(saved_user, saved_context);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
-	return ended > 0;
+	MemoryContextReset(round);
+	return pairs.n == PT_EXPIRE_BATCH;
 }
 
 void
 pt_sweeper_main(Datum arg)
 {
+	MemoryContext round;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -258,6 +294,7 @@ pt_sweeper_main(Datum arg)
 	pgstat_report_appname("presence_tracking sweeper");
 	/* Only the catalog's own names: no user object can stand in for them. */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	round = AllocSetContextCreate(TopMemoryContext, "presence_tracking sweep", ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -267,7 +304,7 @@ pt_sweeper_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		while (sweep_batch())
+		while (sweep_round(round))
 			CHECK_FOR_INTERRUPTS();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAP_MS, PG_WAIT_EXTENSION);

@@ -23,11 +23,12 @@ my %table_order = (
 
 sub table_text
 {
-	my ($node, $db, $table) = @_;
+	my ($node, $db, $table, $columns) = @_;
+	$columns //= '*';
 	return $node->safe_psql($db,
 		    "SELECT count(*) || E'\\n' || coalesce(string_agg(t::text, E'\\n' "
-		  . "ORDER BY $table_order{$table}), '') "
-		  . "FROM presence_tracking.$table t");
+		  . "ORDER BY $table_order{$table}, t::text), '') "
+		  . "FROM (SELECT $columns FROM presence_tracking.$table) t");
 }
 
 # view_count = ledger rows and first_viewed_at = first session, for every

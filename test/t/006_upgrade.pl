@@ -44,19 +44,50 @@ my @changes_1_2_added = (
 	qr/^relation presence_tracking\.artifact_versions kind=r .*,presence_tracking_definer=ar\/\w+\}$/,
 	qr/^relation presence_tracking\.artifact_versions_(artifact_idx|pkey) kind=i persistence=p options= acl=$/,
 );
+# Release 1.3: sessions on the presence table, new writers and readers.
+my @changes_1_3_removed = (
+	qr/^ RETURNS TABLE\(user_id \w+, version_id \w+, last_seen_at timestamp with time zone\)$/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(active_viewers|heartbeat|heartbeat_many)\$function\$$/,
+	qr/^constraint presence_tracking\.presence presence_pkey PRIMARY KEY \(artifact_id, user_id, version_id\)$/,
+	qr/^index CREATE UNIQUE INDEX presence_pkey ON presence_tracking\.presence USING btree \(artifact_id, user_id, version_id\)$/,
+	qr/^member function presence_tracking\.(heartbeat|heartbeat_many)\(\w+(\[\])?,\w+(\[\])?,\w+(\[\])?,timestamp with time zone\)$/,
+	qr/^function presence_tracking\.(heartbeat|heartbeat_many)\(\w+(\[\])?,\w+(\[\])?,\w+(\[\])?,timestamp with time zone\) /,
+	qr/^relation presence_tracking\.presence kind=r persistence=u /,
+);
+my @changes_1_3_added = (
+	qr/^ RETURNS TABLE\(artifact_id \w+, version_id \w+, state text, last_seen_at timestamp with time zone\)$/,
+	qr/^ RETURNS TABLE\(user_id \w+, version_id \w+, last_seen_at timestamp with time zone, how text\)$/,
+	qr/^ RETURNS TABLE\(user_id \w+, version_id \w+, last_seen_at timestamp with time zone, state text, sessions bigint, data jsonb\)$/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(active_count|beat|beat_many|expire_sessions|face_pile|leave|recent_viewers|user_presence)\$function\$$/,
+	qr/^column presence\.(changed_at timestamp with time zone notnull=t default=|data jsonb notnull=f default=|end_reason text notnull=f default=|ended_at timestamp with time zone notnull=f default=|session_id text notnull=t default=''::text|state text notnull=t default='viewing'::text)$/,
+	qr/^column presence_pkey\.session_id text notnull=f default=$/,
+	qr/^column presence_user_idx\.user_id \w+ notnull=f default=$/,
+	qr/^constraint presence_tracking\.presence presence_pkey PRIMARY KEY \(artifact_id, user_id, session_id, version_id\)$/,
+	qr/^function presence_tracking\.(active_viewers|active_count|user_presence|recent_viewers)\(.* secdef=f volatile=s .*config= acl=\{\w+=X\/\w+,presence_tracking_reader=X\/\w+\} /,
+	qr/^function presence_tracking\.(heartbeat|heartbeat_many|leave|expire_sessions)\(.* secdef=f volatile=v .*config= acl=\{\w+=X\/\w+,presence_tracking_writer=X\/\w+\} /,
+	qr/^index CREATE INDEX presence_user_idx ON presence_tracking\.presence USING btree \(user_id\)$/,
+	qr/^index CREATE UNIQUE INDEX presence_pkey ON presence_tracking\.presence USING btree \(artifact_id, user_id, session_id, version_id\)$/,
+	qr/^member function presence_tracking\.(active_count|expire_sessions|heartbeat|heartbeat_many|leave|recent_viewers|user_presence)\(/,
+	qr/^relation presence_tracking\.presence kind=r persistence=u .*,presence_tracking_definer=arwd\/\w+\}$/,
+	qr/^relation presence_tracking\.presence_user_idx kind=i persistence=u options= acl=$/,
+);
 my %changes_since = (
 	'1.0' => {
 		removed => [
 			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_session_hits_check CHECK \(\(session_hits > 0\)\)$/,
 			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_view_count_check CHECK \(\(view_count > 0\)\)$/,
 			qr/^constraint presence_tracking\.presence presence_beats_check CHECK \(\(beats > 0\)\)$/,
-			@changes_1_2_removed,
+			@changes_1_2_removed, @changes_1_3_removed,
 		],
-		added => [@changes_1_2_added],
+		added => [ @changes_1_2_added, @changes_1_3_added ],
 	},
 	'1.1' => {
-		removed => [@changes_1_2_removed],
-		added   => [@changes_1_2_added],
+		removed => [ @changes_1_2_removed, @changes_1_3_removed ],
+		added   => [ @changes_1_2_added,   @changes_1_3_added ],
+	},
+	'1.2' => {
+		removed => [@changes_1_3_removed],
+		added   => [@changes_1_3_added],
 	},);
 my @old_versions = sort keys %changes_since;
 
@@ -199,17 +230,32 @@ for my $type (qw(bigint uuid text))
 		$node->safe_psql($up, "CREATE EXTENSION $ext VERSION '$old'");
 		$node->safe_psql($up, fill_sql($type));
 		my %before;
+		my %columns;
 		my @old_tables = presence_tables($node, $up);
-		$before{$_} = table_text($node, $up, $_) for @old_tables;
+		for my $table (@old_tables)
+		{
+			# The columns the table had: an update may add columns, and
+			# must keep every value of the old ones.
+			$columns{$table} = $node->safe_psql($up,
+				"SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+				  . "WHERE attrelid = 'presence_tracking.$table'::regclass AND attnum > 0 AND NOT attisdropped");
+			$before{$table} = table_text($node, $up, $table, $columns{$table});
+		}
 		my $objects_before = $node->safe_psql($up, $describe_sql);
 		$node->safe_psql($up, "ALTER EXTENSION $ext UPDATE");
 		is($node->safe_psql($up, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
 			$current, "$up: updated from $old to $current");
 		for my $table (@old_tables)
 		{
-			is(table_text($node, $up, $table), $before{$table},
+			is(table_text($node, $up, $table, $columns{$table}), $before{$table},
 				"$up: every row of $table kept");
 		}
+		# Presence rows of earlier releases become sessions without an id.
+		is( $node->safe_psql(
+				$up,
+				"SELECT count(*) FROM presence_tracking.presence WHERE session_id <> '' "
+				  . "OR state <> 'viewing' OR data IS NOT NULL OR changed_at <> joined_at OR ended_at IS NOT NULL"),
+			'0', "$up: presence rows became sessions without an id");
 		my $objects_after = $node->safe_psql($up, $describe_sql);
 		my ($removed, $added) = line_changes($objects_before, $objects_after);
 		lines_match($removed, $changes_since{$old}{removed}, "$up: removed");

@@ -7,9 +7,9 @@
 // The server needs presence_tracking preloaded (its background worker
 // announces timeouts) and a short TTL: heartbeat_interval = '1s', ttl = '4s'.
 // The test creates its own database (FACE_PILE_TEST_DB, default
-// face_pile_e2e) and drops it at the end, starts the example's server on a
-// free port, and drives /usr/bin/chromium (CHROMIUM to change) through
-// playwright-core.  It saves a screenshot of the two users' pages side by
+// face_pile_e2e) and drops it at the end (FACE_PILE_KEEP_DB=1 keeps it for
+// a look), starts the example's server on a free port, and drives
+// /usr/bin/chromium (CHROMIUM to change) through playwright-core.  It saves a screenshot of the two users' pages side by
 // side to examples/face-pile/screenshot.png (FACE_PILE_SCREENSHOT to change).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -184,6 +184,7 @@ after(async () => {
     if (web.exitCode === null) web.kill('SIGKILL');
   }
   if (db) await db.end().catch(() => {});
+  if (process.env.FACE_PILE_KEEP_DB === '1') return console.log(`kept database ${DATABASE}`);
   const admin = new pg.Client({ database: 'postgres' });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);

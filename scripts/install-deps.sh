@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install what building and testing presence_tracking needs, when it is
 # missing: PostgreSQL 15 (server, headers, contrib tools), pg_cron, a C
-# toolchain, and IPC::Run for the TAP tests.  Debian 12 packages; needs root
-# (or sudo) only when something is missing.
+# toolchain, IPC::Run for the TAP tests, and Node.js with the node-postgres
+# client the TAP tests listen with (test/listener).  Debian 12 packages and
+# the npm registry; needs root (or sudo) only when a package is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-client-15
           libipc-run-perl gcc make)
@@ -12,7 +14,20 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js from wherever it came, Debian's packages when there is none.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+
+# The listener's modules, pinned by its lock file.
+install_node_modules() {
+  local dir=test/listener
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  install_node_modules
+  exit 0
+fi
 
 echo "presence_tracking: installing ${missing[*]}"
 SUDO=""
@@ -27,3 +42,4 @@ $SUDO apt-get update -qq
 $SUDO mkdir -p /etc/postgresql-common/createcluster.d
 echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.d/presence_tracking.conf >/dev/null
 $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+install_node_modules

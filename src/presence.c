@@ -296,9 +296,14 @@ presence_tracking_purge(PG_FUNCTION_ARGS)
 	values[0] = IntervalPGetDatum(pt_seconds_interval(pt_retention));
 
 	pt_spi_connect();
-	/* Timeouts first: a session deleted unannounced would never leave. */
+	/*
+	 * Open sessions about to be deleted are ended first, so that their
+	 * users' leaves are announced.  With the background worker (or frequent
+	 * expire_sessions calls) there are none: it ends sessions a second after
+	 * their TTL, long before the retention.
+	 */
 	if (get_attnum(get_relname_relid("presence", pt_schema(fcinfo)), "ended_at") != InvalidAttrNumber)
-		(void) pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid);
+		(void) pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid, pt_retention);
 	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, purge_sql, 1, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)

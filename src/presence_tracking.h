@@ -139,10 +139,11 @@ typedef struct PtKeyPairs
 	Datum	   *users;
 } PtKeyPairs;
 
-extern PtKeyPairs pt_expired_pairs(Oid schema, Oid plan_owner, int limit, MemoryContext cxt);
+extern PtKeyPairs pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit,
+								   MemoryContext cxt);
 extern uint64 pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to,
 								bool pair_locks);
-extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner);
+extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int age);
 
 /* worker.c: timeouts announced by background workers when preloaded. */
 extern void pt_register_launcher(void);

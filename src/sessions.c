@@ -1108,11 +1108,12 @@ presence_key_type(Oid schema)
 }
 
 /*
- * Up to limit pairs (artifact, user) with an open session past its TTL at
- * "now", copied into cxt.  The caller is connected to SPI.
+ * Up to limit pairs (artifact, user) with an open session whose last beat
+ * is at least "age" seconds old (the TTL: expired), copied into cxt.  The
+ * caller is connected to SPI.
  */
 PtKeyPairs
-pt_expired_pairs(Oid schema, Oid plan_owner, int limit, MemoryContext cxt)
+pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit, MemoryContext cxt)
 {
 	static PtPlan slot;
 	PtKeyPairs	pairs = {presence_key_type(schema), 0, NULL, NULL};
@@ -1126,7 +1127,7 @@ pt_expired_pairs(Oid schema, Oid plan_owner, int limit, MemoryContext cxt)
 	if (!OidIsValid(pairs.key_type))
 		return pairs;
 	pt_check_settings();
-	values[0] = TimestampTzGetDatum(pt_window_start(GetCurrentTimestamp(), pt_ttl));
+	values[0] = TimestampTzGetDatum(pt_window_start(GetCurrentTimestamp(), age));
 	values[1] = Int32GetDatum(limit);
 	/* Not read-only: a fresh snapshot, which sees the batches before. */
 	ret = SPI_execute_plan(pt_plan_in(&slot, plan_owner, schema, expired_pairs_sql, 2, argtypes),
@@ -1184,9 +1185,13 @@ pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int t
 	return c.ended;
 }
 
-/* Every session past its TTL now, in one transaction (expire_sessions, purge). */
+/*
+ * Every session whose last beat is at least "age" seconds old (at least
+ * the TTL) now, in one transaction: expire_sessions (the TTL) and purge
+ * (the retention: the sessions it is about to delete).
+ */
 uint64
-pt_expire_sessions(Oid schema, Oid plan_owner)
+pt_expire_sessions(Oid schema, Oid plan_owner, int age)
 {
 	uint64		ended = 0;
 
@@ -1195,7 +1200,7 @@ pt_expire_sessions(Oid schema, Oid plan_owner)
 		PtKeyPairs	pairs;
 
 		CHECK_FOR_INTERRUPTS();
-		pairs = pt_expired_pairs(schema, plan_owner, PT_EXPIRE_BATCH, CurrentMemoryContext);
+		pairs = pt_expired_pairs(schema, plan_owner, age, PT_EXPIRE_BATCH, CurrentMemoryContext);
 		ended += pt_settle_expired(schema, plan_owner, &pairs, 0, pairs.n, false);
 		if (pairs.n < PT_EXPIRE_BATCH)
 			break;
@@ -1215,7 +1220,8 @@ expire_as_definer(void *arg)
 	ExpireCall *e = arg;
 
 	pt_spi_connect();
-	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid);
+	pt_check_settings();
+	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid, pt_ttl);
 	pt_spi_finish();
 }
 

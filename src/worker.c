@@ -266,7 +266,8 @@ sweep_round(MemoryContext round)
 
 	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
 	schema = begin_as_definer(&saved_user, &saved_context);
-	pairs = pt_expired_pairs(schema, schema, PT_EXPIRE_BATCH, round);
+	pt_check_settings();
+	pairs = pt_expired_pairs(schema, schema, pt_ttl, PT_EXPIRE_BATCH, round);
 	commit_as_definer(saved_user, saved_context);
 	for (int from = 0; from < pairs.n; from += PT_SWEEP_BATCH)
 	{

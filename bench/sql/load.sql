@@ -48,8 +48,8 @@ VACUUM ANALYZE presence_tracking.artifact_views, presence_tracking.artifact_vers
 -- Presence last, so that the rows are fresh (within the 150 s TTL) when the
 -- heartbeat rounds start.
 BEGIN;
-INSERT INTO presence_tracking.presence (artifact_id, user_id, version_id, last_seen_at, joined_at, beats)
-SELECT u % 2000 + 1, u, (u % 2000 + 1) * 10, now(), now(), 1
+INSERT INTO presence_tracking.presence (artifact_id, user_id, version_id, last_seen_at, joined_at, beats, changed_at)
+SELECT u % 2000 + 1, u, (u % 2000 + 1) * 10, now(), now(), 1, now()
   FROM generate_series(1, 50000) u ORDER BY 1, 2;
 INSERT INTO handwritten.presence (user_id, artifact_id, version_id, last_seen_at)
 SELECT u, u % 2000 + 1, (u % 2000 + 1) * 10, now() FROM generate_series(1, 50000) u ORDER BY 2, 1;

@@ -142,6 +142,17 @@ ok($delay >= 0 && $delay < 2, sprintf('the timeout is announced %.2f s after the
 is($sql->(q{SELECT how FROM presence_tracking.recent_viewers(10) WHERE user_id = 4}),
 	'timed_out', 'and shows as recently offline');
 
+# Purge deletes a session older than the retention that nobody ended: it
+# announces the leave first (here in one transaction with the beat, which
+# the sweeper cannot see).
+$sql->(q{BEGIN;
+  SET LOCAL presence_tracking.max_backdate = -1;
+  SELECT presence_tracking.heartbeat(5, 10, 100, now() - interval '700 s');
+  SELECT presence_tracking.purge();
+  COMMIT});
+is(summary(new_events(2, 5)), 'join 5@10/100 viewing, leave 5@10/100 viewing',
+	'purge announces the leave of a session it deletes');
+
 # The storm.
 my $storm = $node->basedir . '/storm.sql';
 PostgreSQL::Test::Utils::append_to_file($storm, <<'EOS');

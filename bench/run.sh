@@ -15,6 +15,7 @@
 #   BENCH_PURGE_RATE     heartbeat rate during the purge phase (default: a quarter of
 #                        the measured heartbeat tps)
 #   BENCH_RACE_SECONDS   each record_view contention run (5)
+#   BENCH_TIMEOUTS       sessions timing out at once in the timeout phase (100000)
 #   BENCH_LEDGER_ROWS    ledger rows of the ledger-size check (10000000), which
 #                        bench/ledger_scale.sh runs at the end on its own server
 #   BENCH_CLIENTS, BENCH_THREADS (8, 2), BENCH_PORT (54400), BENCH_DIR
@@ -33,6 +34,7 @@ BEATS=${BENCH_BEATS:-1000000}
 AV_SECS=${BENCH_AV_SECONDS:-15}
 PURGE_SECS=${BENCH_PURGE_SECONDS:-20}
 RACE_SECS=${BENCH_RACE_SECONDS:-5}
+TIMEOUTS=${BENCH_TIMEOUTS:-100000}
 RESULTS=$BENCH_HERE/results
 COMMON=(-c "$CLIENTS" -j "$THREADS")
 
@@ -61,6 +63,8 @@ declare -A SCRIPT OPTS
 SCRIPT[hb_ext]=hb_ext.sql
 SCRIPT[hb_raw_unlogged]=hb_raw_unlogged.sql
 SCRIPT[hb_hw_logged]=hb_hw_logged.sql
+# Events off (presence_tracking.notify): a plain beat must cost the same.
+SCRIPT[hb_notify_off]=hb_ext.sql;     OPTS[hb_notify_off]="-c presence_tracking.notify=off"
 SCRIPT[hb_many_ext]=hb_many_ext.sql
 SCRIPT[hb_many_raw_unlogged]=hb_many_raw_unlogged.sql
 for s in on off; do
@@ -121,7 +125,7 @@ stat_row() { q -F ' ' -c "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tabl
 sizes() { q -F ' ' -c "SELECT pg_relation_size('$1'), pg_indexes_size('$1'), pg_total_relation_size('$1')"; }
 
 ### 1. Heartbeat throughput
-rounds heartbeat hb_ext hb_raw_unlogged hb_hw_logged
+rounds heartbeat hb_ext hb_raw_unlogged hb_hw_logged hb_notify_off
 sleep 1   # the pgbench backends flush their table statistics as they exit
 read -r upd hot < <(stat_row presence_tracking.presence)
 read -r upd_raw hot_raw < <(stat_row handwritten.presence_unlogged)
@@ -178,6 +182,13 @@ for spec in "ext 1" "hw 1" "ext $CLIENTS" "hw $CLIENTS"; do
   log "face pile $who, $c clients: n avg p50 p99 max = ${AV[$who,$c]} (viewers after run: ${AVOK[$who,$c]})"
 done
 
+# active_count on the same artifacts: one index range, no rows returned.
+rm -f "$LOGS"/txlog_count.*
+pgb count_warmup av_count.sql -c 1 -j 1 -T 2 >/dev/null
+pgb count av_count.sql -c 1 -j 1 -T "$AV_SECS" --log --log-prefix="$LOGS/txlog_count" >/dev/null
+AV[count,1]=$(lat_stats 1 "" "$LOGS"/txlog_count.*)
+log "active_count, 1 client: n avg p50 p99 max = ${AV[count,1]}"
+
 ### 6. Purge of 1M expired rows under heartbeat load
 log "loading 1M expired presence rows"
 q -f "$BENCH_HERE/sql/load_expired.sql"
@@ -200,6 +211,44 @@ lat_with_all=$(lat_stats 2 "" "$LOGS"/txlog_purge_with.*)
 lat_during=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_with.*)
 lat_same_window=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_without.*)
 log "purge: $purged rows in $purge_secs s; heartbeat n avg p50 p99 max without: $lat_without; during purge: $lat_during"
+
+### 7. Timeouts: TIMEOUTS sessions time out at once, announced by the worker
+# The server restarts with the library preloaded (the background worker)
+# and a 5 s TTL; a node-postgres client LISTENs.  Heartbeats of 2,000 other
+# users run at a fixed rate meanwhile (each user about once a second).
+log "timeouts: restarting with the library preloaded, ttl 5 s"
+q -c "ALTER SYSTEM SET presence_tracking.heartbeat_interval = '1s'" -c "ALTER SYSTEM SET presence_tracking.ttl = '5s'"
+echo "shared_preload_libraries = 'pg_cron,presence_tracking'" | as_owner tee -a "$DATADIR/postgresql.conf" >/dev/null
+as_owner pg_ctl -D "$DATADIR" -l "$BENCH_DIR/server.log" -w restart >/dev/null
+q -c "DELETE FROM presence_tracking.presence"
+EVENTS=$LOGS/events.jsonl
+rm -f "$EVENTS"
+PGHOST=$SOCK PGPORT=$BENCH_PORT PGUSER=postgres PGDATABASE=bench node "$ROOT/test/listener/listen.js" "$EVENTS" &
+listener_pid=$!
+until grep -q ready "$EVENTS" 2>/dev/null; do sleep 0.1; done
+TO_SECS=20
+TO_RATE=${BENCH_TIMEOUT_RATE:-2000}
+rm -f "$LOGS"/txlog_timeouts*
+pgb timeouts_hb hb_live.sql "${COMMON[@]}" -T "$TO_SECS" -R "$TO_RATE" --log --log-prefix="$LOGS/txlog_timeouts" >/dev/null &
+pgbench_pid=$!
+sleep 3
+t_insert=$(q -c "INSERT INTO presence_tracking.presence (artifact_id, user_id, session_id, version_id, last_seen_at, joined_at, beats, changed_at)
+  SELECT 500000 + u / 10, 2000000 + u, 'tab', (500000 + u / 10) * 10, now(), now(), 1, now() FROM generate_series(1, $TIMEOUTS) u" \
+  -c "SELECT extract(epoch FROM now())" | tail -1)
+wait "$pgbench_pid"
+sleep 2
+kill "$listener_pid" 2>/dev/null || true
+t_ttl=$(awk -v t="$t_insert" 'BEGIN {printf "%.6f", t + 5}')
+# Seconds from the TTL to each leave heard (the listener's clock, same machine).
+read -r to_n to_p50 to_p99 to_max < <(awk -v t="$t_ttl" '/"event":"leave"/ && /"user_id":"2[0-9][0-9][0-9][0-9][0-9][0-9]"/ {
+    match($0, /"received":[0-9]+/); print substr($0, RSTART + 11, RLENGTH - 11) / 1000 - t }' "$EVENTS" |
+  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit} printf "%d %.2f %.2f %.2f\n", NR, a[int((NR + 1) * 0.5)], a[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1], a[NR]}')
+to_start=$(log_start "$LOGS"/txlog_timeouts.*)
+from=$(awk -v a="$t_ttl" -v s="$to_start" 'BEGIN {printf "%.6f", a - s}')
+to=$(awk -v a="$t_ttl" -v s="$to_start" -v m="$to_max" 'BEGIN {printf "%.6f", a - s + (m == "-" ? 0 : m)}')
+lat_to_before=$(lat_stats "$(awk -v f="$from" 'BEGIN {printf "%.6f", f - 5}')" "$from" "$LOGS"/txlog_timeouts.*)
+lat_to_during=$(lat_stats "$from" "$to" "$LOGS"/txlog_timeouts.*)
+log "timeouts: $to_n of $TIMEOUTS leaves heard; seconds after the TTL p50 $to_p50 p99 $to_p99 max $to_max; heartbeat before: $lat_to_before; during: $lat_to_during"
 
 ### Results
 elapsed=$(( $(date +%s) - started ))
@@ -228,6 +277,7 @@ r_many_raw=$(ratio "${MED[hb_many_ext]}" "${MED[hb_many_raw_unlogged]}")
 p_many_raw=$(paired hb_many_ext hb_many_raw_unlogged)
 p_hb_raw=$(paired hb_ext hb_raw_unlogged)
 p_hb_hw=$(paired hb_ext hb_hw_logged)
+p_notify=$(paired hb_ext hb_notify_off)
 p_rv_on=$(paired rv_ext_on rv_hw_on)
 p_rv_off=$(paired rv_ext_off rv_hw_off)
 p_hb_path=$(paired hb_inplace hb_sql)
@@ -277,6 +327,9 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   echo "| in-place path / SQL path alone: record_view, open session, sync off | $(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")x (${p_rv_path}x) | >= 1.1x | $(met "$(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")" 1.1) |"
   echo "| duplicate sessions / count mismatches (extension) | ${CHECK[ext_dup]} / ${CHECK[ext_mismatch]} | 0 | $([ "$dups" -eq 0 ] && echo yes || echo no) |"
   echo "| active_viewers p99, $presence_rows presence rows, 1 client | ${av_p99} ms | < 1 ms | $av_met |"
+  echo "| heartbeat, events on / events off (plain beats) | $(ratio "${MED[hb_ext]}" "${MED[hb_notify_off]}")x (${p_notify}x) | >= 0.95x | $(met "$(ratio "${MED[hb_ext]}" "${MED[hb_notify_off]}")" 0.95) |"
+  echo "| $TIMEOUTS simultaneous timeouts: last leave heard, after the TTL | ${to_max} s | < 5 s | $(awk -v m="$to_max" 'BEGIN {print (m != "-" && m < 5) ? "yes" : "no"}') |"
+  echo "| timeout announcement p99 after the TTL (worker) | ${to_p99} s | < 2 s | $(awk -v m="$to_p99" 'BEGIN {print (m != "-" && m < 2) ? "yes" : "no"}') |"
   echo "| HOT updates of presence_tracking.presence (heartbeat rounds) | ${hot_pct}% | >= 95% | $(met "$hot_pct" 95) |"
   echo "| presence size over $beats_done beats | $(mb "$total0") -> $(mb "$total1") (${growth}%) | flat (<= 5%) | $flat |"
   echo
@@ -287,6 +340,7 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   row heartbeat "presence_tracking.heartbeat()" hb_ext
   row heartbeat "raw upsert, unlogged table (floor)" hb_raw_unlogged
   row heartbeat "handwritten.heartbeat() (logged, plpgsql)" hb_hw_logged
+  row heartbeat "presence_tracking.heartbeat(), presence_tracking.notify = off" hb_notify_off
   row "batch (1000 beats per call)" "presence_tracking.heartbeat_many()" hb_many_ext
   row "batch (1000 beats per call)" "INSERT ... SELECT ... ON CONFLICT, unlogged (hand-written)" hb_many_raw_unlogged
   for s in on off; do
@@ -326,6 +380,7 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   latrow "handwritten.active_viewers(), 1 client" "${AV[hw,1]}"
   latrow "presence_tracking.active_viewers(), $CLIENTS clients" "${AV[ext,$CLIENTS]}"
   latrow "handwritten.active_viewers(), $CLIENTS clients" "${AV[hw,$CLIENTS]}"
+  latrow "presence_tracking.active_count(), 1 client" "${AV[count,1]}"
   echo
   echo "## Purge of 1,000,000 expired rows under heartbeat load"
   echo
@@ -337,6 +392,15 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   latrow "with purge, whole run (first 2 s skipped)" "$lat_with_all"
   latrow "without purge, same seconds of the run as the purge below" "$lat_same_window"
   latrow "with purge, beats that ended while the purge ran" "$lat_during"
+  echo
+  echo "## Timeouts announced by the background worker"
+  echo
+  echo "$TIMEOUTS sessions (10 users per artifact) inserted with one last beat at the same moment, presence_tracking.ttl = 5 s, the library preloaded (one sweeper in the database), a node-postgres client LISTENing (test/listener/listen.js). Meanwhile heartbeats of 2,000 other users at a fixed $TO_RATE tps, $CLIENTS clients. Leaves heard: $to_n. Seconds from the TTL to each leave heard: p50 $to_p50, p99 $to_p99, max $to_max. Heartbeat latency in ms:"
+  echo
+  echo "| heartbeat run | beats | avg | p50 | p99 | max |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  latrow "the 5 s before the TTL" "$lat_to_before"
+  latrow "from the TTL to the last leave" "$lat_to_during"
   echo
   echo "## HOT updates and table size"
   echo

@@ -41,11 +41,13 @@
 #define PT_NOTIFY_CHANNEL "presence_tracking"
 
 /*
- * Pairs (artifact, user) the timeout sweep reads per query, and settles per
- * transaction in the background worker.
+ * Pairs (artifact, user) the timeout sweep reads per query (in one
+ * transaction; the background worker: per round) and the worker settles per
+ * transaction.  Each read is a sequential scan of the presence table.
  */
 #define PT_EXPIRE_BATCH 1000
-#define PT_SWEEP_BATCH 128
+#define PT_SWEEP_READ 10000
+#define PT_SWEEP_BATCH 256
 
 /* How far ahead of the server clock a client-supplied time may be. */
 #define PT_MAX_CLOCK_SKEW_SECS 60

@@ -251,7 +251,7 @@ commit_as_definer(Oid saved_user, int saved_context)
 }
 
 /*
- * One round: reads up to PT_EXPIRE_BATCH pairs with expired sessions, then
+ * One round: reads up to PT_SWEEP_READ pairs with expired sessions, then
  * settles them PT_SWEEP_BATCH at a time, each batch in its own transaction
  * with a lock per pair, so that heartbeats on other pairs never wait for
  * the sweep.  Returns whether there may be more.
@@ -267,7 +267,7 @@ sweep_round(MemoryContext round)
 	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
 	schema = begin_as_definer(&saved_user, &saved_context);
 	pt_check_settings();
-	pairs = pt_expired_pairs(schema, schema, pt_ttl, PT_EXPIRE_BATCH, round);
+	pairs = pt_expired_pairs(schema, schema, pt_ttl, PT_SWEEP_READ, round);
 	commit_as_definer(saved_user, saved_context);
 	for (int from = 0; from < pairs.n; from += PT_SWEEP_BATCH)
 	{
@@ -280,7 +280,7 @@ sweep_round(MemoryContext round)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
 	MemoryContextReset(round);
-	return pairs.n == PT_EXPIRE_BATCH;
+	return pairs.n == PT_SWEEP_READ;
 }
 
 void

@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, install, start a demo server
 #   make test    install what is missing, build, run every test suite
 #   make stop    stop the server started by make run
+#   make demo    the live face pile example in the browser (examples/face-pile)
 #   make bench   the benchmark (bench/README.md); make soak: the 5-minute soak
 #   make help    every target, one line each
 #
@@ -47,7 +48,7 @@ PROVE_FLAGS = --verbose
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifneq ($(filter-out run stop test bench soak valgrind help,$(or $(MAKECMDGOALS),all)),)
+else ifneq ($(filter-out run stop demo test bench soak valgrind help,$(or $(MAKECMDGOALS),all)),)
 $(error PGXS not found through PG_CONFIG=$(PG_CONFIG): install postgresql-server-dev-15 (make run and make test do it for you), or set PG_CONFIG to your server's pg_config)
 endif
 
@@ -92,6 +93,8 @@ run:
 	@bash scripts/run.sh
 stop:
 	@bash scripts/stop.sh
+demo:
+	@bash scripts/demo.sh
 test:
 	@bash scripts/test.sh
 bench:
@@ -107,9 +110,10 @@ help:
 	@echo 'make run       install what is missing, build, install, start PostgreSQL 15 on port 5499 and play the demo (PT_PORT, PT_DATA)'
 	@echo 'make test      install what is missing, build, install, run every suite on a throwaway server'
 	@echo 'make stop      stop the server of make run (PT_DATA=... make stop for another data directory)'
+	@echo 'make demo      the live face pile in the browser, on the make run server (PT_DATA, PT_PORT; PT_WEB_PORT, default 8080)'
 	@echo 'make bench     the benchmark against bench/handwritten.sql, about 20 minutes (bench/README.md)'
 	@echo 'make soak      the soak test alone, for PT_SOAK_SECONDS (default 300)'
 	@echo 'make valgrind  the regression and isolation suites under Valgrind Memcheck, about 4 minutes'
 	@echo 'make help      this list'
 
-.PHONY: run stop test bench soak valgrind help check-regress check-isolation installcheck-tap installcheck-regress installcheck-isolation
+.PHONY: run stop demo test bench soak valgrind help check-regress check-isolation installcheck-tap installcheck-regress installcheck-isolation

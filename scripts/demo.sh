@@ -51,8 +51,11 @@ SQL
 PGHOST=$sockdir PGPORT=$port PGUSER=postgres PGDATABASE=face_pile_demo \
   PORT=$web_port HOST=$web_host node examples/face-pile/server.js &
 web_pid=$!
-# Ctrl-C stops the web server; the database server keeps running (make stop).
-trap 'kill "$web_pid" 2>/dev/null || true; wait "$web_pid" 2>/dev/null || true' EXIT
+# Ctrl-C stops the web server; make stop stops it too (its pid file), and
+# the database server.
+pidfile=$sockdir/face-pile.pid
+echo "$web_pid" >"$pidfile"
+trap 'kill "$web_pid" 2>/dev/null || true; wait "$web_pid" 2>/dev/null || true; rm -f "$pidfile"' EXIT
 trap 'exit 0' INT TERM
 
 # Wait until it accepts connections, or say why it did not start.

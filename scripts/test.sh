@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: install what is missing, build, install, then run every suite
 # and report each: pg_regress and pg_isolation_regress in temporary
-# instances, twice (the writers' two paths: in place, and SQL only), and the
-# TAP tests on their own clusters.  Exits non-zero when any suite fails.
+# instances, twice (the writers' two paths: in place, and SQL only), the
+# TAP tests on their own clusters, and the face pile example in headless
+# Chromium (test/browser).  Exits non-zero when any suite fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -21,7 +22,7 @@ cp -a "$src/." "$work/src"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 
 # PT_SUITES chooses suites and PROVE_TESTS the TAP files (make soak uses both).
-suites=${PT_SUITES:-regression isolation tap}
+suites=${PT_SUITES:-regression isolation tap browser}
 passed=0; failed=0; failed_suites=()
 run_suite() {
   local name=$1 label=$2 target=$3 write_path=$4
@@ -43,6 +44,16 @@ run_suite regression "regression, SQL path only" check-regress sql
 run_suite isolation "isolation" check-isolation default
 run_suite isolation "isolation, SQL path only" check-isolation sql
 run_suite tap "tap" installcheck-tap default
+# The browser suite runs from the source tree (the example's node modules
+# live there), with its own throwaway server (test/browser/run.sh).
+case " $suites " in *" browser "*)
+  echo "=== browser ==="
+  if PG_BIN="$PG_BIN" FACE_PILE_SCREENSHOT="$work/screenshot.png" bash "$src/test/browser/run.sh"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_suites+=("browser")
+  fi ;;
+esac
 
 if [ $failed -ne 0 ]; then
   echo "failed suites: ${failed_suites[*]} (work tree kept in $work)"

@@ -4,15 +4,19 @@
  *      sessions whose TTL has passed, in every database with the extension.
  *
  * With the library in shared_preload_libraries, a launcher (connected to
- * no database, like pg_cron's) lists the databases every second and keeps
- * one sweeper running in each.  A sweeper looks for the extension; where it
- * is not installed (or predates 1.3) it exits, and the launcher tries that
- * database again WORKER_RECHECK_SECS later.  Where it is, the sweeper runs
- * expire_sessions' work every WORKER_NAP_MS, a small batch of pairs per
+ * no database, like pg_cron's) lists the databases and starts a sweeper in
+ * each, about once a second.  A sweeper looks for the extension; where it
+ * is not installed (or predates 1.3) it exits at once, and the launcher
+ * tries that database again WORKER_RECHECK_SECS later.  Where it is, the
+ * sweeper ends the timed-out sessions, a small batch of pairs per
  * transaction with a lock per pair, so that a burst of timeouts commits in
  * pieces and a heartbeat waits only when the sweep settles its own pair
- * (sweep_round).  So a session is
- * announced gone within about a second of its TTL.
+ * (sweep_round); then it naps and exits, and the launcher starts the next.
+ * So a session is announced gone within about a second of its TTL, and no
+ * sweeper stays connected: DROP DATABASE, which waits a few seconds for
+ * other sessions to leave, and CREATE DATABASE ... TEMPLATE work as usual.
+ * The launcher tells the two cases apart by how long the sweeper ran
+ * (SWEEPER_MIN_MS): it needs no shared memory of its own.
  *
  * The sweep reads the presence table sequentially: it has no index on
  * last_seen_at, on purpose (heartbeats stay HOT updates), so each sweep
@@ -48,8 +52,9 @@
 #include "utils/snapmgr.h"
 
 #define WORKER_NAP_MS 1000
+#define SWEEPER_MIN_MS 500
 #define WORKER_RECHECK_SECS 10
-#define LAUNCHER_NAP_MS 1000
+#define LAUNCHER_NAP_MS 250
 #define MAX_DATABASES 256
 
 PGDLLEXPORT void pt_launcher_main(Datum arg);
@@ -77,6 +82,7 @@ typedef struct Sweeper
 	Oid			database;
 	BackgroundWorkerHandle *handle;
 	TimestampTz started_at;
+	bool		has_extension;	/* the last sweeper here ran a full round */
 } Sweeper;
 
 static Sweeper sweepers[MAX_DATABASES];
@@ -93,6 +99,7 @@ sweeper_of(Oid database)
 	sweepers[nsweepers].database = database;
 	sweepers[nsweepers].handle = NULL;
 	sweepers[nsweepers].started_at = 0;
+	sweepers[nsweepers].has_extension = false;
 	return &sweepers[nsweepers++];
 }
 
@@ -101,11 +108,21 @@ start_sweeper(Sweeper *s)
 {
 	BackgroundWorker worker;
 	pid_t		pid;
+	MemoryContext old;
+	bool		registered;
 
-	if (s->handle != NULL && GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
-		return;
-	if (s->handle != NULL &&
-		!TimestampDifferenceExceeds(s->started_at, GetCurrentTimestamp(), WORKER_RECHECK_SECS * 1000))
+	if (s->handle != NULL)
+	{
+		if (GetBackgroundWorkerPid(s->handle, &pid) != BGWH_STOPPED)
+			return;
+		/* It stopped: a sweeper that found the extension ran a full round. */
+		s->has_extension = TimestampDifferenceExceeds(s->started_at, GetCurrentTimestamp(),
+													  SWEEPER_MIN_MS);
+		pfree(s->handle);
+		s->handle = NULL;
+	}
+	if (!TimestampDifferenceExceeds(s->started_at, GetCurrentTimestamp(),
+									s->has_extension ? WORKER_NAP_MS : WORKER_RECHECK_SECS * 1000))
 		return;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -118,7 +135,11 @@ start_sweeper(Sweeper *s)
 	worker.bgw_main_arg = ObjectIdGetDatum(s->database);
 	worker.bgw_notify_pid = MyProcPid;
 	s->started_at = GetCurrentTimestamp();
-	if (!RegisterDynamicBackgroundWorker(&worker, &s->handle))
+	/* The handle outlives the transaction that lists the databases. */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	registered = RegisterDynamicBackgroundWorker(&worker, &s->handle);
+	MemoryContextSwitchTo(old);
+	if (!registered)
 	{
 		/* No free worker slot now: max_worker_processes; try again later. */
 		s->handle = NULL;
@@ -147,6 +168,11 @@ start_sweepers(void)
 
 		if (!db->datallowconn || db->datistemplate)
 			continue;
+#ifdef DATCONNLIMIT_INVALID_DB
+		/* A database whose DROP was interrupted: nobody may connect. */
+		if (db->datconnlimit == DATCONNLIMIT_INVALID_DB)
+			continue;
+#endif
 		s = sweeper_of(db->oid);
 		if (s != NULL)
 			start_sweeper(s);
@@ -297,18 +323,10 @@ pt_sweeper_main(Datum arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	round = AllocSetContextCreate(TopMemoryContext, "presence_tracking sweep", ALLOCSET_DEFAULT_SIZES);
 
-	for (;;)
-	{
+	while (sweep_round(round))
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		while (sweep_round(round))
-			CHECK_FOR_INTERRUPTS();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 WORKER_NAP_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	/* The launcher starts the next sweeper after this nap (see above). */
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 SWEEPER_MIN_MS, PG_WAIT_EXTENSION);
+	proc_exit(0);
 }

@@ -217,7 +217,7 @@ log "purge: $purged rows in $purge_secs s; heartbeat n avg p50 p99 max without: 
 # and a 5 s TTL; a node-postgres client LISTENs.  Heartbeats of 2,000 other
 # users run at a fixed rate meanwhile (each user about once a second).
 log "timeouts: restarting with the library preloaded, ttl 5 s"
-q -c "ALTER SYSTEM SET presence_tracking.heartbeat_interval = '1s'" -c "ALTER SYSTEM SET presence_tracking.ttl = '5s'"
+q -c "LOAD 'presence_tracking'" -c "ALTER SYSTEM SET presence_tracking.heartbeat_interval = '1s'" -c "ALTER SYSTEM SET presence_tracking.ttl = '5s'"
 echo "shared_preload_libraries = 'pg_cron,presence_tracking'" | as_owner tee -a "$DATADIR/postgresql.conf" >/dev/null
 as_owner pg_ctl -D "$DATADIR" -l "$BENCH_DIR/server.log" -w restart >/dev/null
 q -c "DELETE FROM presence_tracking.presence"

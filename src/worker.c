@@ -312,6 +312,7 @@ sweep_round(MemoryContext round)
 void
 pt_sweeper_main(Datum arg)
 {
+	TimestampTz started = GetCurrentTimestamp();
 	MemoryContext round;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -325,8 +326,17 @@ pt_sweeper_main(Datum arg)
 
 	while (sweep_round(round))
 		CHECK_FOR_INTERRUPTS();
-	/* The launcher starts the next sweeper after this nap (see above). */
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 SWEEPER_MIN_MS, PG_WAIT_EXTENSION);
+
+	/*
+	 * Live at least SWEEPER_MIN_MS in all: that tells the launcher that the
+	 * extension is here (see above).  A latch set early must not cut it.
+	 */
+	while (!TimestampDifferenceExceeds(started, GetCurrentTimestamp(), SWEEPER_MIN_MS))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SWEEPER_MIN_MS / 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	proc_exit(0);
 }

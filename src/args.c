@@ -228,6 +228,25 @@ pt_check_time(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The first three arguments of heartbeat_many: arrays of user, artifact and
+ * version keys of one length (element i of each is one beat).  Returns the
+ * length and sets keys[0..2] to their elements.
+ */
+int
+pt_check_beat_arrays(FunctionCallInfo fcinfo, Oid key_type, Datum **keys)
+{
+	int			n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
+
+	for (int i = 1; i < 3; i++)
+		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
+					 errhint("Element i of each array describes one beat.")));
+	return n;
+}
+
+/*
  * The arguments every writer takes, (user_id, artifact_id, version_id, at),
  * checked and stored in values[0..3] for the SPI plan.
  */

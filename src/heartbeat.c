@@ -518,13 +518,7 @@ presence_tracking_heartbeat_many(PG_FUNCTION_ARGS)
 	Batch		b;
 
 	pt_check_writable(fcinfo);
-	n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
-	for (int i = 1; i < 3; i++)
-		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
-					 errhint("Element i of each array describes one beat.")));
+	n = pt_check_beat_arrays(fcinfo, key_type, keys);
 	batch_init(&b, fcinfo, &insert_plan, key_type, n, keys[0], keys[1], keys[2],
 			   pt_check_time(fcinfo, 3));
 	InitMaterializedSRF(fcinfo, 0);

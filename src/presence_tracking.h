@@ -74,6 +74,7 @@ extern const char *pt_arg_name(FunctionCallInfo fcinfo, int argno);
 extern void pt_check_key(FunctionCallInfo fcinfo, int argno, Oid key_type);
 extern int	pt_check_key_array(FunctionCallInfo fcinfo, int argno, Oid key_type,
 							   Datum **keys_out);
+extern int	pt_check_beat_arrays(FunctionCallInfo fcinfo, Oid key_type, Datum **keys);
 extern TimestampTz pt_check_time(FunctionCallInfo fcinfo, int argno);
 extern void pt_writer_args(FunctionCallInfo fcinfo, Oid key_type, Datum *values);
 extern Datum pt_key_array(Oid key_type, int n, Datum *keys);

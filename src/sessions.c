@@ -669,6 +669,9 @@ append_key(Call *c, StringInfo buf, const char *name, Datum key)
 	escape_json(buf, OidOutputFunctionCall(out, key));
 }
 
+/* Events this session has announced (see announce). */
+static uint64 events_sent = 0;
+
 /* NOTIFY presence_tracking, at commit, with one change of a pair. */
 static void
 announce(Call *c, const char *event, const Pair *pair, const Shown *s, TimestampTz at)
@@ -691,7 +694,12 @@ announce(Call *c, const char *event, const Pair *pair, const Shown *s, Timestamp
 	else
 		appendStringInfoString(&buf, JsonbToCString(NULL, &DatumGetJsonbP(s->data)->root,
 													VARSIZE(DatumGetPointer(s->data))));
-	appendStringInfoChar(&buf, '}');
+	/*
+	 * PostgreSQL delivers equal notifications of one transaction once: a
+	 * transaction that leaves, joins and leaves again must announce both
+	 * leaves.  A counter of this session tells them apart.
+	 */
+	appendStringInfo(&buf, ", \"seq\": %llu}", (unsigned long long) ++events_sent);
 	Async_Notify(PT_NOTIFY_CHANNEL, buf.data);
 	pfree(buf.data);
 }
@@ -1014,13 +1022,7 @@ presence_tracking_beat_many(PG_FUNCTION_ARGS)
 	Call		c;
 
 	pt_check_writable(fcinfo);
-	n = pt_check_key_array(fcinfo, 0, key_type, &keys[0]);
-	for (int i = 1; i < 3; i++)
-		if (pt_check_key_array(fcinfo, i, key_type, &keys[i]) != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("user_ids, artifact_ids and version_ids must have the same length"),
-					 errhint("Element i of each array describes one beat.")));
+	n = pt_check_beat_arrays(fcinfo, key_type, keys);
 	optional_array(fcinfo, 4, TEXTOID, n, &sessions, &session_nulls);
 	optional_array(fcinfo, 5, TEXTOID, n, &states, &state_nulls);
 	optional_array(fcinfo, 6, JSONBOID, n, &data, &data_nulls);

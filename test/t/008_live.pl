@@ -122,6 +122,17 @@ is(summary(new_events(1, 1)), '', 'leaving again: nothing');
 $sql->(q{BEGIN; SELECT presence_tracking.heartbeat(2, 10, 100); ROLLBACK});
 is(summary(new_events(1, 1)), '', 'rolled back: nothing');
 
+# One transaction that joins, leaves, joins and leaves: four events
+# (PostgreSQL folds equal notifications of a transaction; seq keeps them apart).
+$sql->(q{BEGIN;
+  SELECT presence_tracking.heartbeat(6, 10, 100, session_id => 'q');
+  SELECT presence_tracking.leave(6, 10, 'q');
+  SELECT presence_tracking.heartbeat(6, 10, 100, session_id => 'q');
+  SELECT presence_tracking.leave(6, 10, 'q');
+  COMMIT});
+is(summary(new_events(4, 5)), 'join 6@10/100 viewing, leave 6@10/100 viewing, join 6@10/100 viewing, leave 6@10/100 viewing',
+	'join, leave, join, leave in one transaction: four events, in order');
+
 # The setting turns events off.
 $sql->(q{SET presence_tracking.notify = off; SELECT presence_tracking.heartbeat(3, 10, 100)});
 is(summary(new_events(1, 1)), '', 'notify = off: nothing');

@@ -290,25 +290,25 @@ presence_tracking_purge(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {INTERVALOID};
 	Datum		values[1];
 	int			ret;
-	uint64		deleted;
+	uint64		deleted = 0;
 
 	pt_check_settings();
 	values[0] = IntervalPGetDatum(pt_seconds_interval(pt_retention));
 
 	pt_spi_connect();
 	/*
-	 * Open sessions about to be deleted are ended first, so that their
-	 * users' leaves are announced.  With the background worker (or frequent
-	 * expire_sessions calls) there are none: it ends sessions a second after
-	 * their TTL, long before the retention.
+	 * Open sessions about to be deleted go first, under their pairs' locks,
+	 * so that their users' leaves are announced.  With the background
+	 * worker (or frequent expire_sessions calls) there are none: it ends
+	 * sessions a second after their TTL, long before the retention.
 	 */
 	if (get_attnum(get_relname_relid("presence", pt_schema(fcinfo)), "ended_at") != InvalidAttrNumber)
-		(void) pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid, pt_retention);
+		deleted = pt_expire_sessions(pt_schema(fcinfo), fcinfo->flinfo->fn_oid, pt_retention, true);
 	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, purge_sql, 1, argtypes),
 						   values, NULL, false, 0);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "presence purge failed: %s", SPI_result_code_string(ret));
-	deleted = SPI_processed;
+	deleted += SPI_processed;
 	pt_spi_finish();
 
 	PG_RETURN_INT64((int64) deleted);

@@ -142,11 +142,11 @@ typedef struct PtKeyPairs
 	Datum	   *users;
 } PtKeyPairs;
 
-extern PtKeyPairs pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit,
+extern PtKeyPairs pt_expired_pairs(Oid schema, Oid plan_owner, TimestampTz seen_before, int limit,
 								   MemoryContext cxt);
 extern uint64 pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to,
-								bool pair_locks);
-extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int age);
+								bool pair_locks, TimestampTz now, TimestampTz delete_before);
+extern uint64 pt_expire_sessions(Oid schema, Oid plan_owner, int age, bool delete);
 
 /* worker.c: timeouts announced by background workers when preloaded. */
 extern void pt_register_launcher(void);

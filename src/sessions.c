@@ -87,6 +87,16 @@ static const char end_expired_sql[] =
 " WHERE p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u AND p.ended_at IS NULL"
 "   AND " PT_WINDOW_PASSED_SQL("p.last_seen_at", "$3");
 
+/*
+ * purge(): the open sessions of pairs whose last beat is before $3 go at
+ * once (ending them first would only write a row version to delete).
+ */
+static const char delete_stale_sql[] =
+"DELETE FROM @extschema@.presence p"
+" USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
+" WHERE p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u AND p.ended_at IS NULL"
+"   AND p.last_seen_at OPERATOR(pg_catalog.<) $3";
+
 /* A named session that beats on another version leaves the old one. */
 static const char move_sessions_sql[] =
 "DELETE FROM @extschema@.presence p"
@@ -186,7 +196,9 @@ typedef struct Call
 	int			npairs;
 	Datum		leave_session;	/* leave(): the session, or 0 for all */
 	int			few_pairs;		/* up to this many pairs, lock pairs, not buckets */
+	TimestampTz delete_before;	/* purge: delete open sessions seen before this */
 	uint64		ended;			/* sessions the sweep ended */
+	uint64		deleted;		/* sessions purge deleted */
 } Call;
 
 static void
@@ -643,6 +655,20 @@ read_open_sessions(Call *c, bool first)
 }
 
 static void
+delete_stale_sessions(Call *c)
+{
+	static PtPlan slot;
+	Oid			argtypes[3] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID};
+	Datum		values[3] = {pair_keys(c, false), pair_keys(c, true), TimestampTzGetDatum(c->delete_before)};
+	int			ret = SPI_execute_plan(plan(c, &slot, delete_stale_sql, 3, argtypes), values, NULL,
+									   false, 0);
+
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "presence purge failed: %s", SPI_result_code_string(ret));
+	c->deleted += SPI_processed;
+}
+
+static void
 end_expired_sessions(Call *c)
 {
 	static PtPlan slot;
@@ -742,6 +768,8 @@ settle(Call *c, void (*write) (Call *c))
 	for (int i = 0; i < c->npairs; i++)
 		if (c->pairs[i].settle && c->pairs[i].expired)
 		{
+			if (c->delete_before != 0)
+				delete_stale_sessions(c);
 			end_expired_sessions(c);
 			break;
 		}
@@ -1111,11 +1139,11 @@ presence_key_type(Oid schema)
 
 /*
  * Up to limit pairs (artifact, user) with an open session whose last beat
- * is at least "age" seconds old (the TTL: expired), copied into cxt.  The
- * caller is connected to SPI.
+ * is at or before seen_before (at most now - ttl: expired), copied into cxt.
+ * The caller is connected to SPI.
  */
 PtKeyPairs
-pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit, MemoryContext cxt)
+pt_expired_pairs(Oid schema, Oid plan_owner, TimestampTz seen_before, int limit, MemoryContext cxt)
 {
 	static PtPlan slot;
 	PtKeyPairs	pairs = {presence_key_type(schema), 0, NULL, NULL};
@@ -1129,7 +1157,7 @@ pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit, MemoryContext c
 	if (!OidIsValid(pairs.key_type))
 		return pairs;
 	pt_check_settings();
-	values[0] = TimestampTzGetDatum(pt_window_start(GetCurrentTimestamp(), age));
+	values[0] = TimestampTzGetDatum(seen_before);
 	values[1] = Int32GetDatum(limit);
 	/* Not read-only: a fresh snapshot, which sees the batches before. */
 	ret = SPI_execute_plan(pt_plan_in(&slot, plan_owner, schema, expired_pairs_sql, 2, argtypes),
@@ -1161,16 +1189,20 @@ pt_expired_pairs(Oid schema, Oid plan_owner, int age, int limit, MemoryContext c
  * then wait only for calls on the same pairs); otherwise a batch of more
  * than FEW_PAIRS pairs locks whole buckets, so that one transaction holds
  * a bounded number of locks.  Returns how many sessions ended.  The caller
- * is connected to SPI, with the writer's rights or as a superuser.
+ * is connected to SPI, with the writer's rights or as a superuser.  With
+ * delete_before, the expired sessions seen before it are deleted instead,
+ * and the count is of those.
  */
 uint64
-pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to, bool pair_locks)
+pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int to, bool pair_locks,
+				  TimestampTz now, TimestampTz delete_before)
 {
 	Call		c;
 
 	if (from >= to)
 		return 0;
-	call_init(&c, NULL, plan_owner, schema, pairs->key_type, GetCurrentTimestamp());
+	call_init(&c, NULL, plan_owner, schema, pairs->key_type, now);
+	c.delete_before = delete_before;
 	if (pair_locks)
 		c.few_pairs = to - from;
 	c.npairs = to - from;
@@ -1184,26 +1216,33 @@ pt_settle_expired(Oid schema, Oid plan_owner, PtKeyPairs *pairs, int from, int t
 	qsort_arg(c.pairs, c.npairs, sizeof(Pair), compare_pairs, &c.keys);
 	(void) lock_pairs(&c);
 	settle(&c, NULL);
-	return c.ended;
+	return delete_before != 0 ? c.deleted : c.ended;
 }
 
 /*
  * Every session whose last beat is at least "age" seconds old (at least
  * the TTL) now, in one transaction: expire_sessions (the TTL) and purge
- * (the retention: the sessions it is about to delete).
+ * (the retention, with delete: the sessions it is about to delete go at
+ * once, their users' leaves announced).  Returns how many sessions it
+ * ended, or deleted.
  */
 uint64
-pt_expire_sessions(Oid schema, Oid plan_owner, int age)
+pt_expire_sessions(Oid schema, Oid plan_owner, int age, bool delete)
 {
 	uint64		ended = 0;
+	/* purge() deletes by now() (its DELETE's clock); expire_sessions by the clock. */
+	TimestampTz now = delete ? GetCurrentTransactionStartTimestamp() : GetCurrentTimestamp();
+	TimestampTz before = pt_window_start(now, age);
 
 	for (;;)
 	{
 		PtKeyPairs	pairs;
 
 		CHECK_FOR_INTERRUPTS();
-		pairs = pt_expired_pairs(schema, plan_owner, age, PT_EXPIRE_BATCH, CurrentMemoryContext);
-		ended += pt_settle_expired(schema, plan_owner, &pairs, 0, pairs.n, false);
+		pairs = pt_expired_pairs(schema, plan_owner, delete ? before - 1 : before, PT_EXPIRE_BATCH,
+								 CurrentMemoryContext);
+		ended += pt_settle_expired(schema, plan_owner, &pairs, 0, pairs.n, false, now,
+								   delete ? before : 0);
 		if (pairs.n < PT_EXPIRE_BATCH)
 			break;
 	}
@@ -1223,7 +1262,7 @@ expire_as_definer(void *arg)
 
 	pt_spi_connect();
 	pt_check_settings();
-	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid, pt_ttl);
+	e->ended = pt_expire_sessions(pt_schema(e->fcinfo), e->fcinfo->flinfo->fn_oid, pt_ttl, false);
 	pt_spi_finish();
 }
 

@@ -293,14 +293,15 @@ sweep_round(MemoryContext round)
 	pgstat_report_activity(STATE_RUNNING, "presence_tracking: ending timed-out sessions");
 	schema = begin_as_definer(&saved_user, &saved_context);
 	pt_check_settings();
-	pairs = pt_expired_pairs(schema, schema, pt_ttl, PT_SWEEP_READ, round);
+	pairs = pt_expired_pairs(schema, schema, pt_window_start(GetCurrentTimestamp(), pt_ttl),
+							 PT_SWEEP_READ, round);
 	commit_as_definer(saved_user, saved_context);
 	for (int from = 0; from < pairs.n; from += PT_SWEEP_BATCH)
 	{
 		CHECK_FOR_INTERRUPTS();
 		schema = begin_as_definer(&saved_user, &saved_context);
 		(void) pt_settle_expired(schema, schema, &pairs, from, Min(from + PT_SWEEP_BATCH, pairs.n),
-								 true);
+								 true, GetCurrentTimestamp(), 0);
 		commit_as_definer(saved_user, saved_context);
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -225,7 +225,8 @@ presence_tracking_recent_viewers(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = live_window_start();
 	within = PG_ARGISNULL(1) ? pt_seconds_interval(pt_retention) : PG_GETARG_INTERVAL_P(1);
-	if (within->time < 0 || within->day < 0 || within->month < 0)
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(within),
+										  IntervalPGetDatum(pt_seconds_interval(0)))) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("within must not be negative"),

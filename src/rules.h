@@ -61,9 +61,10 @@ pt_latest(TimestampTz stored, TimestampTz incoming)
 
 /* States, weakest first: the strongest of a user's sessions is shown. */
 #define PT_STATE_RANK_SQL(state) \
-	"CASE " state " WHEN 'editing' THEN 2 WHEN 'viewing' THEN 1 ELSE 0 END"
+	"CASE WHEN " state " OPERATOR(pg_catalog.=) 'editing' THEN 2" \
+	" WHEN " state " OPERATOR(pg_catalog.=) 'viewing' THEN 1 ELSE 0 END"
 #define PT_STATE_BY_RANK_SQL(rank) \
-	"('{idle,viewing,editing}'::text[])[" rank " OPERATOR(pg_catalog.+) 1]"
+	"('{idle,viewing,editing}'::pg_catalog.text[])[" rank " OPERATOR(pg_catalog.+) 1]"
 static const char *const pt_state_names[] = {"idle", "viewing", "editing"};
 #define PT_STATE_VIEWING 1
 

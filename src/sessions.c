@@ -47,6 +47,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -55,6 +56,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/sortsupport.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -65,6 +67,15 @@
 #define PAIR_LOCK_TAG 0x5057
 
 #define EQ " OPERATOR(pg_catalog.=) "
+
+/* The longest NOTIFY payload PostgreSQL accepts, plus one (as in async.c). */
+#define NOTIFY_MAX_PAYLOAD (BLCKSZ - NAMEDATALEN - 128)
+
+/*
+ * Pair locks one transaction takes before it locks buckets instead, so
+ * that a transaction of many calls cannot fill the shared lock table.
+ */
+#define MAX_PAIR_LOCKS_PER_XACT 256
 
 PG_FUNCTION_INFO_V1(presence_tracking_beat);
 PG_FUNCTION_INFO_V1(presence_tracking_beat_many);
@@ -173,6 +184,7 @@ typedef struct Beat
 	Datum		data;
 	bool		data_null;
 	int			pair;			/* index in Call.pairs */
+	int			order;			/* position in the call's arrays */
 	bool		plain;			/* changes nothing a face pile shows */
 } Beat;
 
@@ -248,6 +260,15 @@ compare_beats(const void *x, const void *y, void *arg)
 	return r;
 }
 
+/* Primary key order, then the order of the call's arrays. */
+static int
+compare_beats_in_order(const void *x, const void *y, void *arg)
+{
+	int			r = compare_beats(x, y, arg);
+
+	return r != 0 ? r : ((const Beat *) x)->order - ((const Beat *) y)->order;
+}
+
 static int
 compare_pairs(const void *x, const void *y, void *arg)
 {
@@ -264,21 +285,27 @@ is_named(Datum session)
 }
 
 /*
- * Sorts the beats, drops duplicates and groups them by pair.  A named
- * session lives on one version: two versions of it in one call are refused.
+ * Sorts the beats, drops duplicates (the last of a key given twice wins:
+ * its state and data) and groups them by pair.  A named session lives on
+ * one version: two versions of it in one call are refused.
  */
 static void
 call_set_beats(Call *c, Beat *beats, int n)
 {
 	int			kept = 0;
 
-	qsort_arg(beats, n, sizeof(Beat), compare_beats, c);
+	for (int i = 0; i < n; i++)
+		beats[i].order = i;
+	qsort_arg(beats, n, sizeof(Beat), compare_beats_in_order, c);
 	for (int i = 0; i < n; i++)
 	{
 		Beat	   *prev = kept > 0 ? &beats[kept - 1] : NULL;
 
 		if (prev != NULL && compare_beats(prev, &beats[i], c) == 0)
+		{
+			*prev = beats[i];
 			continue;
+		}
 		if (prev != NULL && is_named(beats[i].session) &&
 			compare_pair_keys(prev->artifact, prev->user, beats[i].artifact, beats[i].user, &c->keys) == 0 &&
 			ApplySortComparator(prev->session, false, beats[i].session, false, &c->texts) == 0)
@@ -375,9 +402,20 @@ take(Call *c, TakenLocks *taken, uint32 field1, uint32 field2, uint16 field4, LO
 static TakenLocks
 lock_pairs(Call *c)
 {
+	static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
+	static int	pair_locks_in_xact = 0;
 	PairLock   *locks = palloc(sizeof(PairLock) * Max(c->npairs, 1));
-	bool		few = c->npairs <= c->few_pairs;
+	bool		few;
 	TakenLocks	taken;
+
+	if (counted_lxid != MyProc->lxid)
+	{
+		counted_lxid = MyProc->lxid;
+		pair_locks_in_xact = 0;
+	}
+	few = c->npairs <= c->few_pairs && pair_locks_in_xact + c->npairs <= MAX_PAIR_LOCKS_PER_XACT;
+	if (few)
+		pair_locks_in_xact += c->npairs;
 
 	taken.tags = palloc(sizeof(LOCKTAG) * (2 * c->npairs + 1));
 	taken.modes = palloc(sizeof(LOCKMODE) * (2 * c->npairs + 1));
@@ -601,9 +639,17 @@ read_open_sessions(Call *c, bool first)
 	static PtPlan slot;
 	Oid			argtypes[2] = {key_array_type(c), key_array_type(c)};
 	Datum		values[2] = {pair_keys(c, false), pair_keys(c, true)};
-	int			ret = SPI_execute_plan(plan(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
-									   false, 0);
+	int			ret;
 
+	/*
+	 * The latest committed state (and this transaction's writes), whatever
+	 * the isolation level: under the pair's lock it is what the next call
+	 * on the pair will see, so the events follow one another.  A REPEATABLE
+	 * READ transaction that writes a row changed since its snapshot still
+	 * fails with 40001.
+	 */
+	ret = SPI_execute_snapshot(plan(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
+							   GetLatestSnapshot(), InvalidSnapshot, false, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "presence read failed: %s", SPI_result_code_string(ret));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -719,14 +765,27 @@ announce(Call *c, const char *event, const Pair *pair, const Shown *s, Timestamp
 		appendStringInfoString(&buf, "null");
 	else
 		appendStringInfoString(&buf, JsonbToCString(NULL, &DatumGetJsonbP(s->data)->root,
-													VARSIZE(DatumGetPointer(s->data))));
+													VARSIZE_ANY(DatumGetPointer(s->data))));
 	/*
 	 * PostgreSQL delivers equal notifications of one transaction once: a
 	 * transaction that leaves, joins and leaves again must announce both
 	 * leaves.  A counter of this session tells them apart.
 	 */
 	appendStringInfo(&buf, ", \"seq\": %llu}", (unsigned long long) ++events_sent);
-	Async_Notify(PT_NOTIFY_CHANNEL, buf.data);
+
+	/*
+	 * Never an error here: the sweeper, expire_sessions and purge announce
+	 * other users' changes.  Data is limited to 1 kB of JSON text, but text
+	 * keys of control characters can escape to more than NOTIFY takes.
+	 */
+	if (buf.len >= NOTIFY_MAX_PAYLOAD)
+		ereport(WARNING,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("presence event of %d bytes not sent: NOTIFY takes less than %d",
+						buf.len, (int) NOTIFY_MAX_PAYLOAD),
+				 errdetail("%s", buf.data)));
+	else
+		Async_Notify(PT_NOTIFY_CHANNEL, buf.data);
 	pfree(buf.data);
 }
 
@@ -947,19 +1006,21 @@ check_state(Datum state, bool isnull, const char *name)
 static Datum
 check_data(Datum data, bool isnull, const char *name)
 {
-	Size		len;
+	Jsonb	   *jsonb;
+	size_t		len;
 
 	if (isnull)
 		return (Datum) 0;
-	data = PointerGetDatum(PG_DETOAST_DATUM(data));
-	len = VARSIZE(DatumGetPointer(data)) - VARHDRSZ;
+	jsonb = DatumGetJsonbP(data);
+	/* What travels in events is the JSON text: '1e131071' is 22 bytes stored. */
+	len = strlen(JsonbToCString(NULL, &jsonb->root, VARSIZE(jsonb)));
 	if (len > PT_MAX_DATA_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s is too large", name),
-				 errdetail("It takes %zu bytes; the limit is %d bytes.", len, PT_MAX_DATA_BYTES),
+				 errdetail("Its JSON text takes %zu bytes; the limit is %d bytes.", len, PT_MAX_DATA_BYTES),
 				 errhint("Send a cursor or a selection, not the document: presence data travels in every event.")));
-	return data;
+	return PointerGetDatum(jsonb);
 }
 
 /* An optional array argument: NULL, or n elements. */

@@ -83,6 +83,8 @@ typedef struct Sweeper
 	BackgroundWorkerHandle *handle;
 	TimestampTz started_at;
 	bool		has_extension;	/* the last sweeper here ran a full round */
+	bool		listed;			/* the database is still there */
+	bool		warned;			/* said that no worker slot was free */
 } Sweeper;
 
 static Sweeper sweepers[MAX_DATABASES];
@@ -95,11 +97,12 @@ sweeper_of(Oid database)
 		if (sweepers[i].database == database)
 			return &sweepers[i];
 	if (nsweepers == MAX_DATABASES)
-		return NULL;
+		return NULL;			/* the rest wait until databases are dropped */
 	sweepers[nsweepers].database = database;
 	sweepers[nsweepers].handle = NULL;
 	sweepers[nsweepers].started_at = 0;
 	sweepers[nsweepers].has_extension = false;
+	sweepers[nsweepers].warned = false;
 	return &sweepers[nsweepers++];
 }
 
@@ -143,10 +146,14 @@ start_sweeper(Sweeper *s)
 	{
 		/* No free worker slot now: max_worker_processes; try again later. */
 		s->handle = NULL;
-		ereport(LOG,
-				(errmsg("presence_tracking: no background worker slot for database %u", s->database),
-				 errhint("Raise max_worker_processes: the extension runs one sweeper per database that has it.")));
+		if (!s->warned)
+			ereport(LOG,
+					(errmsg("presence_tracking: no background worker slot for database %u", s->database),
+					 errhint("Raise max_worker_processes: the extension runs a sweeper in each database that has it, about once a second.")));
+		s->warned = true;
 	}
+	else
+		s->warned = false;
 }
 
 /* Starts a sweeper in every database that accepts connections. */
@@ -159,6 +166,8 @@ start_sweepers(void)
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < nsweepers; i++)
+		sweepers[i].listed = false;
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
@@ -175,10 +184,29 @@ start_sweepers(void)
 #endif
 		s = sweeper_of(db->oid);
 		if (s != NULL)
+		{
+			s->listed = true;
 			start_sweeper(s);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	/* Forget dropped databases (their sweepers are gone with them). */
+	for (int i = 0; i < nsweepers;)
+	{
+		pid_t		pid;
+
+		if (!sweepers[i].listed &&
+			(sweepers[i].handle == NULL || GetBackgroundWorkerPid(sweepers[i].handle, &pid) == BGWH_STOPPED))
+		{
+			if (sweepers[i].handle != NULL)
+				pfree(sweepers[i].handle);
+			sweepers[i] = sweepers[--nsweepers];
+		}
+		else
+			i++;
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }

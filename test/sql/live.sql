@@ -75,18 +75,36 @@ SELECT * FROM presence_tracking.heartbeat_many(
     session_ids => ARRAY['x', 'y', NULL], states => ARRAY['editing', NULL, 'idle'],
     data => ARRAY['{"sel": [1, 2]}', NULL, NULL]::jsonb[]);
 SELECT user_id, version_id, state, sessions, data FROM presence_tracking.active_viewers(30);
+-- A key given twice in one call: the last one wins.
+SELECT count(*) FROM presence_tracking.heartbeat_many(
+    ARRAY[5, 5], ARRAY[30, 30], ARRAY[300, 300], states => ARRAY['editing', 'viewing']);
+SELECT user_id, state FROM presence_tracking.active_viewers(30) WHERE user_id = 5;
+
+-- The read functions name their operators: a caller's search_path cannot
+-- change what they compute.
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.always(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always);
+SET search_path = evil, pg_catalog;
+SELECT user_id, state FROM presence_tracking.active_viewers(30) ORDER BY user_id;
+SELECT artifact_id, state FROM presence_tracking.user_presence(5);
+RESET search_path;
+DROP SCHEMA evil CASCADE;
 
 -- Bad input: a clear error, and nothing changes.
 SELECT count(*) AS rows_before FROM presence_tracking.presence \gset
 SELECT presence_tracking.heartbeat(6, 10, 100, session_id => repeat('s', 129));
 SELECT presence_tracking.heartbeat(6, 10, 100, state => 'typing');
 SELECT presence_tracking.heartbeat(6, 10, 100, data => jsonb_build_object('blob', repeat('x', 1100)));
+-- The JSON text is what travels in events: 22 bytes stored, 131,072 as text.
+SELECT presence_tracking.heartbeat(6, 10, 100, data => '1e131071');
 SELECT presence_tracking.heartbeat_many(ARRAY[6], ARRAY[10], ARRAY[100], session_ids => ARRAY['a', 'b']);
 SELECT presence_tracking.heartbeat_many(ARRAY[6, 6], ARRAY[10, 10], ARRAY[100, 101], session_ids => ARRAY['a', 'a']);
 SELECT presence_tracking.heartbeat_many(ARRAY[6], ARRAY[10], ARRAY[100], states => ARRAY['viewing', 'idle']);
 SELECT presence_tracking.leave(NULL, 10);
 SELECT presence_tracking.leave(6, 10, repeat('s', 129));
 SELECT * FROM presence_tracking.recent_viewers(10, interval '-1 s');
+SELECT count(*) >= 0 AS accepted FROM presence_tracking.recent_viewers(10, interval '1 day -1 hour');
 BEGIN READ ONLY;
 SELECT presence_tracking.leave(3, 10);
 ROLLBACK;

@@ -25,6 +25,22 @@ SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_joins_again;
 SELECT * FROM presence_tracking.active_viewers(42);
 SELECT * FROM presence_tracking.active_viewers(42, 2);
 
+\echo '== Live presence. An application LISTENs on channel presence_tracking: every change'
+\echo '   a face pile shows arrives at commit, as JSON (psql prints it after each statement).'
+LISTEN presence_tracking;
+\echo '   Alice opens a second tab (a session id of its own) and types in it: state editing.'
+\echo '   One face, two sessions; one event: an update.'
+SELECT presence_tracking.heartbeat(1, 42, 2, session_id => 'alice-tab-2', state => 'editing',
+                                   data => '{"cursor": 120}') AS alice_joins;
+SELECT user_id, version_id, state, sessions, data FROM presence_tracking.active_viewers(42);
+\echo '   Bob sees a warning: someone else is editing version 2.'
+SELECT user_id AS editing_version_2 FROM presence_tracking.active_viewers(42, 2)
+ WHERE state = 'editing' AND user_id <> 2;
+\echo '   Alice closes that tab: the page calls leave() from navigator.sendBeacon. She stays'
+\echo '   (her first tab is open), back to viewing: another update.'
+SELECT presence_tracking.leave(1, 42, 'alice-tab-2') AS alice_gone;
+UNLISTEN presence_tracking;
+
 \echo '== Carol closes her tab, so her beats stop. A user stays present for the TTL'
 \echo '   after the last beat (150 s); shortened here to 3 s (and beats to every 1 s),'
 \echo '   Alice and Bob keep beating while 3.5 s pass, and Carol drops out of the face pile.'
@@ -34,6 +50,8 @@ DO $$ BEGIN PERFORM pg_sleep(2); END $$;
 SELECT presence_tracking.heartbeat(1, 42, 2) AS alice_beats, presence_tracking.heartbeat(2, 42, 2) AS bob_beats;
 DO $$ BEGIN PERFORM pg_sleep(1.5); END $$;
 SELECT user_id, version_id FROM presence_tracking.active_viewers(42);
+\echo '   "Seen a few seconds ago": users no longer present, and how they went.'
+SELECT user_id, how FROM presence_tracking.recent_viewers(42);
 RESET presence_tracking.ttl;
 RESET presence_tracking.heartbeat_interval;
 

@@ -18,13 +18,14 @@
  * its TTL, and keeps its version, state and data.  Such a beat only moves
  * last_seen_at, in place (rows.c), under a shared lock on the pair; a beat
  * that changes more takes the pair's lock exclusively and settles it with
- * SQL.  Whether a beat is plain is read before locking, and read again
- * under the locks: a change in between (another call settled the pair)
- * makes the call retake the locks exclusively.  All locks of a call are
- * taken before its first row lock, in one global order, so calls wait for
- * each other rather than deadlock.  A batch of many pairs locks buckets of
- * pairs instead of pairs (lock_pairs), so that it holds a bounded number of
- * locks; the lock modes form an intention hierarchy (bucket, pair).
+ * SQL.  A call locks its pairs for plain beats first and reads its rows
+ * under those locks; a pair that turns out to need settling makes the call
+ * give back its locks (it has written nothing) and lock again (write_beats).
+ * All locks of a call are taken before its first row lock, in one global
+ * order, so calls wait for each other rather than deadlock.  A batch of
+ * many pairs locks buckets of pairs instead of pairs (lock_pairs), so that
+ * it holds a bounded number of locks; the lock modes form an intention
+ * hierarchy (bucket, pair).
  *
  * The sessions of beats without a session_id are one per version, as every
  * beat was counted before 1.3 (session_id '').  A named session lives on
@@ -524,22 +525,31 @@ probe_plain(Call *c, PtRows *t, const Columns *col, const Beat *b)
 	return row_is_plain(c, col, b, t->old->tts_values, t->old->tts_isnull);
 }
 
-/* Which pairs must be settled: those with a beat that is not plain. */
-static void
-classify(Call *c, PtRows *t, const Columns *col, bool in_place)
+/*
+ * Reads every beat's row under the pair locks taken: a beat is plain when
+ * its session is open, within its TTL and keeps its state and data.
+ * Returns whether every pair with a beat that is not plain is locked to be
+ * settled; if not, marks it so, for the caller to lock again.
+ */
+static bool
+classify(Call *c, PtRows *t, const Columns *col)
 {
-	for (int i = 0; i < c->npairs; i++)
-		c->pairs[i].settle = !in_place;
-	if (!in_place)
-		return;
+	bool		locked_enough = true;
+
 	for (int i = 0; i < c->nbeats; i++)
 	{
 		Beat	   *b = &c->beats[i];
+		Pair	   *pair = &c->pairs[b->pair];
 
 		CHECK_FOR_INTERRUPTS();
 		b->plain = probe_plain(c, t, col, b);
-		c->pairs[b->pair].settle |= !b->plain;
+		if (!b->plain && !pair->settle)
+		{
+			pair->settle = true;
+			locked_enough = false;
+		}
 	}
+	return locked_enough;
 }
 
 /* Writes the beats of pairs that need no settling, in place. */
@@ -939,30 +949,33 @@ write_beats(void *arg)
 	Call	   *c = arg;
 	PtRows		t;
 	Columns		col;
-	bool		in_place = pt_rows_open(&t, c->schema, "presence");
-	TakenLocks	taken;
 
-	if (in_place)
-		find_columns(t.rel, &col);
-	classify(c, &t, &col, in_place);
-	taken = lock_pairs(c);
-	if (in_place)
+	if (pt_rows_open(&t, c->schema, "presence"))
 	{
-		/* Read again under the locks: another call may have settled a pair. */
-		bool		changed = false;
-
-		for (int i = 0; i < c->nbeats && !changed; i++)
-			if (c->beats[i].plain && !c->pairs[c->beats[i].pair].settle)
-				changed = !probe_plain(c, &t, &col, &c->beats[i]);
-		if (changed)
+		/*
+		 * Optimistic: every pair locked for plain beats, then each beat's
+		 * row read under the locks, where only other plain beats can write
+		 * it.  A pair with a beat that is not plain (a join, a change, a
+		 * timeout) needs its exclusive lock: give back the locks of this
+		 * call, which has written nothing yet, and lock again.
+		 */
+		find_columns(t.rel, &col);
+		for (;;)
 		{
+			TakenLocks	taken = lock_pairs(c);
+
+			if (classify(c, &t, &col))
+				break;
 			release_locks(&taken);
-			for (int i = 0; i < c->npairs; i++)
-				c->pairs[i].settle = true;
-			(void) lock_pairs(c);
 		}
 		write_plain_beats(c, &t, &col);
 		pt_rows_close(&t);
+	}
+	else
+	{
+		for (int i = 0; i < c->npairs; i++)
+			c->pairs[i].settle = true;
+		(void) lock_pairs(c);
 	}
 	pt_spi_connect();
 	settle(c, write_settled_beats);

@@ -121,6 +121,7 @@ extern Datum pt_rows_get(PtRows *t, int column);
 extern void pt_rows_increment(PtRows *t, int column);
 extern bool pt_rows_probe(PtRows *t);
 extern bool pt_rows_lock_probed(PtRows *t);
+extern bool pt_rows_lock_at(PtRows *t, ItemPointer tid);
 extern bool pt_rows_lock(PtRows *t);
 extern int	pt_column_index(Relation rel, const char *name);
 extern void pt_key_scankey(Relation index, int k, ScanKey key);

@@ -269,12 +269,26 @@ pt_rows_probe(PtRows *t)
 bool
 pt_rows_lock_probed(PtRows *t)
 {
+	ItemPointerData tid = t->old->tts_tid;
+
+	return pt_rows_lock_at(t, &tid);
+}
+
+/*
+ * Locks the row version at tid, found by an earlier probe of the same key,
+ * and loads it, as pt_rows_lock_probed does; false when that version has
+ * been updated or deleted since (probe again).  A batch that read its rows
+ * first saves the second index probe this way.
+ */
+bool
+pt_rows_lock_at(PtRows *t, ItemPointer tid)
+{
 	TM_FailureData failure;
 	TM_Result	result;
 	int			natts = RelationGetDescr(t->rel)->natts;
 
 	t->estate->es_output_cid = GetCurrentCommandId(true);
-	result = table_tuple_lock(t->rel, &t->old->tts_tid, GetActiveSnapshot(), t->old,
+	result = table_tuple_lock(t->rel, tid, GetActiveSnapshot(), t->old,
 							  t->estate->es_output_cid, LockTupleNoKeyExclusive,
 							  LockWaitBlock, 0, &failure);
 	if (result == TM_Updated || result == TM_Deleted)

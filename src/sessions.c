@@ -187,6 +187,7 @@ typedef struct Beat
 	int			pair;			/* index in Call.pairs */
 	int			order;			/* position in the call's arrays */
 	bool		plain;			/* changes nothing a face pile shows */
+	ItemPointerData row;		/* where its row was read (plain beats) */
 } Beat;
 
 /* One call of a writer, or one batch of the sweep. */
@@ -501,13 +502,15 @@ set_key(PtRows *t, const Columns *col, const Beat *b)
 static bool
 row_is_plain(Call *c, const Columns *col, const Beat *b, Datum *values, bool *nulls)
 {
-	char	   *state;
+	const char *state = pt_state_names[b->state];
+	text	   *stored;
 
 	if (!nulls[col->ended] || nulls[col->last_seen] ||
 		pt_window_passed(DatumGetTimestampTz(values[col->last_seen]), c->window_start))
 		return false;
-	state = TextDatumGetCString(values[col->state]);
-	if (strcmp(state, pt_state_names[b->state]) != 0)
+	stored = DatumGetTextPP(values[col->state]);
+	if (VARSIZE_ANY_EXHDR(stored) != strlen(state) ||
+		memcmp(VARDATA_ANY(stored), state, strlen(state)) != 0)
 		return false;
 	if (nulls[col->data] || b->data_null)
 		return nulls[col->data] && b->data_null;
@@ -516,11 +519,12 @@ row_is_plain(Call *c, const Columns *col, const Beat *b, Datum *values, bool *nu
 }
 
 static bool
-probe_plain(Call *c, PtRows *t, const Columns *col, const Beat *b)
+probe_plain(Call *c, PtRows *t, const Columns *col, Beat *b)
 {
 	set_key(t, col, b);
 	if (!pt_rows_probe(t))
 		return false;
+	b->row = t->old->tts_tid;
 	slot_getallattrs(t->old);
 	return row_is_plain(c, col, b, t->old->tts_values, t->old->tts_isnull);
 }
@@ -563,7 +567,9 @@ write_plain_beats(Call *c, PtRows *t, const Columns *col)
 		if (c->pairs[b->pair].settle)
 			continue;
 		set_key(t, col, b);
-		if (!pt_rows_lock(t) || !row_is_plain(c, col, b, t->row->tts_values, t->row->tts_isnull))
+		/* The row as read, unless another plain beat has written it since. */
+		if ((!pt_rows_lock_at(t, &b->row) && !pt_rows_lock(t)) ||
+			!row_is_plain(c, col, b, t->row->tts_values, t->row->tts_isnull))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("presence session changed during a heartbeat"),

@@ -26,15 +26,8 @@ command -v npm >/dev/null || missing+=(npm)
 [ "$want_browser" = yes ] && [ ! -x /usr/bin/chromium ] && missing+=(chromium fonts-liberation)
 
 if [ ${#missing[@]} -ne 0 ]; then
-  echo "face-pile: installing ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root to install: ${missing[*]}" >&2; exit 1; }
-    SUDO=sudo
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  source scripts/apt.sh
+  apt_install face-pile "${missing[@]}"
 fi
 
 # playwright-core 1.61 and pg 8 need Node.js 18 (Debian 12's own).

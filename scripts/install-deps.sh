@@ -29,17 +29,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-echo "presence_tracking: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "need root to install: ${missing[*]}" >&2; exit 1; }
-  SUDO=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# Debian's postgresql-common would create and start a "main" cluster on 5432:
-# this project runs its own servers, so skip that.
-$SUDO mkdir -p /etc/postgresql-common/createcluster.d
-echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.d/presence_tracking.conf >/dev/null
-$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+source scripts/apt.sh
+apt_install presence_tracking "${missing[@]}"
 install_node_modules

@@ -225,7 +225,8 @@ EVENTS=$LOGS/events.jsonl
 rm -f "$EVENTS"
 PGHOST=$SOCK PGPORT=$BENCH_PORT PGUSER=postgres PGDATABASE=bench node "$ROOT/test/listener/listen.js" "$EVENTS" &
 listener_pid=$!
-until grep -q ready "$EVENTS" 2>/dev/null; do sleep 0.1; done
+for _ in $(seq 100); do grep -q ready "$EVENTS" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$EVENTS" 2>/dev/null || die "the listener (test/listener/listen.js) did not start: run bash scripts/install-deps.sh"
 TO_SECS=20
 TO_RATE=${BENCH_TIMEOUT_RATE:-2000}
 rm -f "$LOGS"/txlog_timeouts*
@@ -242,7 +243,9 @@ t_ttl=$(awk -v t="$t_insert" 'BEGIN {printf "%.6f", t + 5}')
 # Seconds from the TTL to each leave heard (the listener's clock, same machine).
 read -r to_n to_p50 to_p99 to_max < <(awk -v t="$t_ttl" '/"event":"leave"/ && /"user_id":"2[0-9][0-9][0-9][0-9][0-9][0-9]"/ {
     match($0, /"received":[0-9]+/); print substr($0, RSTART + 11, RLENGTH - 11) / 1000 - t }' "$EVENTS" |
-  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit} printf "%d %.2f %.2f %.2f\n", NR, a[int((NR + 1) * 0.5)], a[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1], a[NR]}')
+  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit}
+    p50 = int((NR + 1) / 2); p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
+    printf "%d %.2f %.2f %.2f\n", NR, a[p50], a[p99], a[NR]}')
 to_start=$(log_start "$LOGS"/txlog_timeouts.*)
 from=$(awk -v a="$t_ttl" -v s="$to_start" 'BEGIN {printf "%.6f", a - s}')
 to=$(awk -v a="$t_ttl" -v s="$to_start" -v m="$to_max" 'BEGIN {printf "%.6f", a - s + (m == "-" ? 0 : m)}')

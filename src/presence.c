@@ -243,44 +243,24 @@ Datum
 presence_tracking_active_viewers(PG_FUNCTION_ARGS)
 {
 	static PtPlan slot;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			key_type = pt_key_type(fcinfo);
 	Oid			argtypes[3] = {key_type, key_type, INTERVALOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			ret;
+	Datum		values[3] = {PG_GETARG_DATUM(0), (Datum) 0, (Datum) 0};
+	char		nulls[3] = {' ', 'n', ' '};
 
-	/* The read side's NULL rule: a NULL artifact has no viewers. */
-	if (PG_ARGISNULL(0))
+	if (!key_given(fcinfo, 0, key_type))
 	{
 		InitMaterializedSRF(fcinfo, 0);
 		return (Datum) 0;
 	}
-	pt_check_key(fcinfo, 0, key_type);
-	if (!PG_ARGISNULL(1))
-		pt_check_key(fcinfo, 1, key_type);
-	pt_check_settings();
-	InitMaterializedSRF(fcinfo, 0);
-
-	values[0] = PG_GETARG_DATUM(0);
-	if (PG_ARGISNULL(1))
+	if (key_given(fcinfo, 1, key_type))
 	{
-		values[1] = (Datum) 0;
-		nulls[1] = 'n';
-	}
-	else
 		values[1] = PG_GETARG_DATUM(1);
+		nulls[1] = ' ';
+	}
+	pt_check_settings();
 	values[2] = IntervalPGetDatum(pt_seconds_interval(pt_ttl));
-
-	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&slot, fcinfo, active_viewers_sql, 3, argtypes),
-						   values, nulls, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "active_viewers query failed: %s", SPI_result_code_string(ret));
-	for (uint64 i = 0; i < SPI_processed; i++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-	pt_spi_finish();
-
+	return_rows(fcinfo, &slot, active_viewers_sql, 3, argtypes, values, nulls);
 	return (Datum) 0;
 }
 

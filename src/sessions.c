@@ -612,13 +612,14 @@ show_session(Call *c, Shown *s, Datum session, Datum version, int state, Datum d
 	s->present = true;
 }
 
+/* The rank of a state name (index in pt_state_names), or -1. */
 static int
 state_rank(const char *state)
 {
 	for (int i = 0; i < (int) lengthof(pt_state_names); i++)
 		if (strcmp(state, pt_state_names[i]) == 0)
 			return i;
-	return 0;
+	return -1;
 }
 
 static Oid
@@ -691,7 +692,7 @@ read_open_sessions(Call *c, bool first)
 			elog(ERROR, "presence read returned a session of another pair");
 		session = datumCopy(SPI_getbinval(row, desc, 3, &isnull), false, -1);
 		version = datumCopy(SPI_getbinval(row, desc, 4, &isnull), c->key_byval, c->key_len);
-		state = state_rank(TextDatumGetCString(SPI_getbinval(row, desc, 5, &isnull)));
+		state = Max(state_rank(TextDatumGetCString(SPI_getbinval(row, desc, 5, &isnull))), 0);
 		data = SPI_getbinval(row, desc, 6, &data_null);
 		if (!data_null)
 			data = datumCopy(data, false, -1);
@@ -1008,13 +1009,14 @@ static int
 check_state(Datum state, bool isnull, const char *name)
 {
 	char	   *s;
+	int			rank;
 
 	if (isnull)
 		return PT_STATE_VIEWING;
 	s = TextDatumGetCString(state);
-	for (int i = 0; i < (int) lengthof(pt_state_names); i++)
-		if (strcmp(s, pt_state_names[i]) == 0)
-			return i;
+	rank = state_rank(s);
+	if (rank >= 0)
+		return rank;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s \"%s\" is not a presence state", name, s),

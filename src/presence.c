@@ -17,6 +17,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/lsyscache.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
@@ -290,6 +292,22 @@ presence_tracking_purge(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "presence purge failed: %s", SPI_result_code_string(ret));
 	deleted += SPI_processed;
+
+	/*
+	 * 1.4: the same job keeps view tracking: it folds the day rows into
+	 * artifact_engagement and manages the ledger's partitions.
+	 */
+	if (OidIsValid(LookupFuncName(list_make2(makeString(get_namespace_name(pt_schema(fcinfo))),
+											 makeString("maintain_views")),
+								  0, NULL, true)))
+	{
+		static PtPlan maintain_slot;
+
+		ret = SPI_execute_plan(pt_plan(&maintain_slot, fcinfo, "SELECT @extschema@.maintain_views()", 0, NULL),
+							   NULL, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "view tracking maintenance failed: %s", SPI_result_code_string(ret));
+	}
 	pt_spi_finish();
 
 	PG_RETURN_INT64((int64) deleted);

@@ -61,6 +61,8 @@ extern int	pt_max_backdate;
 extern bool pt_force_sql_path;
 extern bool pt_notify;
 extern char *pt_cleanup_schedule;
+extern char *pt_engagement_timezone;
+extern int	pt_ledger_retention;
 
 extern void pt_define_settings(void);
 extern void pt_check_settings(void);

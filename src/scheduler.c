@@ -36,6 +36,7 @@
 
 PG_FUNCTION_INFO_V1(presence_tracking_schedule_purge);
 PG_FUNCTION_INFO_V1(presence_tracking_unschedule_purge);
+PG_FUNCTION_INFO_V1(presence_tracking_restoring_dump);
 PG_FUNCTION_INFO_V1(presence_tracking_on_drop);
 
 typedef enum CronPlace
@@ -111,6 +112,16 @@ restoring_dump(void)
 	/* Off for this session only, as a restore sets it; not for the database or role. */
 	reset_value = GetConfigOptionResetString("row_security");
 	return reset_value != NULL && strcmp(reset_value, "on") == 0;
+}
+
+/*
+ * For the install script (1.4): the ledger's first partitions are made at
+ * install, except while a dump is restored, which brings its own.
+ */
+Datum
+presence_tracking_restoring_dump(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(restoring_dump());
 }
 
 Datum

@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 
+#include "pgtime.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -35,6 +36,8 @@ int			pt_max_backdate = 300;
 bool		pt_force_sql_path = false;
 bool		pt_notify = true;
 char	   *pt_cleanup_schedule = NULL;
+char	   *pt_engagement_timezone = NULL;
+int			pt_ledger_retention = 0;
 
 /* Cross-checks start once every duration is defined (see pt_define_settings). */
 static bool settings_defined = false;
@@ -173,6 +176,19 @@ pt_check_settings(void)
 				 errhint("Ask a superuser to fix the settings where they are set: postgresql.conf, ALTER SYSTEM, ALTER DATABASE ... SET or ALTER ROLE ... SET (SHOW and pg_settings.source tell which).")));
 }
 
+/* A time zone PostgreSQL knows by name (pg_tzset), as SET TIME ZONE takes it. */
+static bool
+check_engagement_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || pg_tzset(*newval) == NULL)
+	{
+		GUC_check_errdetail("\"%s\" is not a time zone name PostgreSQL knows.", *newval ? *newval : "");
+		GUC_check_errhint("Use a name from pg_timezone_names, such as UTC or Europe/Paris.");
+		return false;
+	}
+	return true;
+}
+
 void
 pt_define_settings(void)
 {
@@ -224,6 +240,18 @@ pt_define_settings(void)
 							   &pt_cleanup_schedule, "0 * * * *",
 							   PGC_SUSET, 0,
 							   check_cleanup_schedule, NULL, NULL);
+	DefineCustomStringVariable("presence_tracking.engagement_timezone",
+							   "Time zone of the calendar days of view tracking (artifact_engagement, ledger partitions).",
+							   "A view counts on its day in this zone; the ledger's monthly partitions start at midnight in it.  Changing it moves new views only: run presence_tracking.rebuild_stats() to recount the days the ledger holds.",
+							   &pt_engagement_timezone, "UTC",
+							   PGC_SUSET, 0,
+							   check_engagement_timezone, NULL, NULL);
+	DefineCustomIntVariable("presence_tracking.ledger_retention",
+							"Age at which whole monthly partitions of the ledger are dropped; 0 keeps the ledger forever.",
+							"A partition goes when its last instant is older than now() minus this; the counts keep its sessions.",
+							&pt_ledger_retention, 0, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	settings_defined = true;
 	MarkGUCPrefixReserved("presence_tracking");
 }

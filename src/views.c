@@ -26,41 +26,93 @@
 #include "presence_tracking.h"
 #include "rules.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "compat.h"
+#include "executor/tuptable.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(presence_tracking_record_view);
+PG_FUNCTION_INFO_V1(presence_tracking_record_view_1_4);
+PG_FUNCTION_INFO_V1(presence_tracking_view_day);
+PG_FUNCTION_INFO_V1(presence_tracking_day_start);
 
 /* The rolling window (rules.h): the previous view has passed the debounce. */
 #define NEW_SESSION PT_WINDOW_PASSED_SQL("g.last_viewed_at", "$5")
 
-/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce. */
+/*
+ * The parts of the statement, $1 user, $2 artifact, $3 version, $4 at, $5 at
+ * - debounce.  STATS_UPSERT opens a session or continues one; the ledger
+ * and the day's count (1.4) take a row only when it opened one.
+ */
+#define STATS_UPSERT \
+"  INSERT INTO @extschema@.artifact_version_stats AS g" \
+"    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)" \
+"  VALUES ($1, $3, $2, 1, $4, $4, 1)" \
+"  ON CONFLICT (user_id, version_id) DO UPDATE SET" \
+"    view_count = g.view_count OPERATOR(pg_catalog.+) CASE WHEN " NEW_SESSION " THEN 1 ELSE 0 END," \
+"    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END," \
+"    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at") \
+"  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
+#define LEDGER_INSERT \
+"  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)" \
+"  SELECT $1, $2, $3, $4 FROM stats WHERE stats.new_session"
+#define DAY_UPSERT \
+"  INSERT INTO @extschema@.artifact_view_days AS d (user_id, version_id, day, artifact_id, views)" \
+"  SELECT $1, $3, @extschema@.view_day($4), $2, 1 FROM stats WHERE stats.new_session" \
+"  ON CONFLICT (user_id, version_id, day) DO UPDATE SET views = d.views OPERATOR(pg_catalog.+) 1"
+#define ACCESS_UPSERT \
+"  INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)" \
+"  VALUES ($1, $2, $4)" \
+"  ON CONFLICT (user_id, artifact_id) DO UPDATE SET" \
+"    last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at")
+
+/* Releases up to 1.3: three tiers. */
 static const char record_view_sql[] =
+"WITH stats AS (" STATS_UPSERT "), ledger AS (" LEDGER_INSERT "), access AS (" ACCESS_UPSERT ")"
+" SELECT new_session FROM stats";
+
+/* 1.4: and the day's count of sessions, which artifact_engagement() folds. */
+static const char record_view_days_sql[] =
+"WITH stats AS (" STATS_UPSERT "), ledger AS (" LEDGER_INSERT "), days AS (" DAY_UPSERT "),"
+" access AS (" ACCESS_UPSERT ")"
+" SELECT new_session FROM stats";
+
+/*
+ * An artifact set to 'unread_only': what unread indicators read (the
+ * aggregate row, its times, the access row) and no session: view_count
+ * stays, no ledger or day row, and the call returns false.
+ */
+static const char unread_only_sql[] =
 "WITH stats AS ("
 "  INSERT INTO @extschema@.artifact_version_stats AS g"
 "    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)"
-"  VALUES ($1, $3, $2, 1, $4, $4, 1)"
+"  VALUES ($1, $3, $2, 0, $4, $4, 1)"
 "  ON CONFLICT (user_id, version_id) DO UPDATE SET"
-"    view_count = g.view_count OPERATOR(pg_catalog.+) CASE WHEN " NEW_SESSION " THEN 1 ELSE 0 END,"
 "    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END,"
 "    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at")
-"  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
-"), ledger AS ("
-"  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)"
-"  SELECT $1, $2, $3, $4 FROM stats WHERE stats.new_session"
-"), access AS ("
-"  INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
-"  VALUES ($1, $2, $4)"
-"  ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
-"    last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at")
-")"
+"  RETURNING false AS new_session"
+"), access AS (" ACCESS_UPSERT ")"
 " SELECT new_session FROM stats";
 
 /* The access tier alone, for when its row cannot be written in place. */
-static const char access_sql[] =
-"INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)"
-" VALUES ($1, $2, $4)"
-" ON CONFLICT (user_id, artifact_id) DO UPDATE SET"
-"   last_viewed_at = " PT_LATEST_SQL("a.last_viewed_at", "EXCLUDED.last_viewed_at");
+static const char access_sql[] = ACCESS_UPSERT;
+
+/* How an artifact is tracked (set_tracking, 1.4). */
+typedef enum TrackingMode
+{
+	TRACKING_FULL,
+	TRACKING_UNREAD_ONLY,
+	TRACKING_OFF
+} TrackingMode;
 
 /* One call of record_view, checked; new_session is its result. */
 typedef struct ViewCall
@@ -70,6 +122,8 @@ typedef struct ViewCall
 	Oid			key_type;
 	Oid			argtypes[5];
 	Datum		values[5];		/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce */
+	bool		release_1_4;	/* day rows and tracking modes */
+	TrackingMode mode;
 	bool		new_session;
 } ViewCall;
 
@@ -161,36 +215,95 @@ continue_session(ViewCall *c)
 	return SESSION_CONTINUED;
 }
 
+/*
+ * The artifact's tracking mode: a row of artifact_tracking, where only
+ * artifacts not at 'full' have one.  Most databases have none, and then the
+ * table has no page and the look-up is a size check.
+ */
+static TrackingMode
+tracking_mode(ViewCall *c)
+{
+	Oid			relid = get_relname_relid("artifact_tracking", c->schema);
+	Relation	rel;
+	Relation	pkey;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	TrackingMode mode = TRACKING_FULL;
+
+	if (!OidIsValid(relid))
+		return TRACKING_FULL;
+	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) == 0 || !OidIsValid(RelationGetPrimaryKeyIndex(rel)))
+	{
+		table_close(rel, NoLock);
+		return TRACKING_FULL;
+	}
+	pkey = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	pt_key_scankey(pkey, 0, &key);
+	key.sk_argument = c->values[1];
+	slot = table_slot_create(rel, NULL);
+	scan = pt_index_beginscan(rel, pkey, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, pt_column_index(rel, "mode") + 1, &isnull);
+		char	   *name = isnull ? "full" : TextDatumGetCString(value);
+
+		mode = strcmp(name, "off") == 0 ? TRACKING_OFF :
+			strcmp(name, "unread_only") == 0 ? TRACKING_UNREAD_ONLY : TRACKING_FULL;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, NoLock);
+	table_close(rel, NoLock);
+	return mode;
+}
+
 /* The writes of a call, with the writer's rights (definer.c). */
 static void
 write_view(void *arg)
 {
 	static PtPlan upsert_slot;
+	static PtPlan days_slot;
+	static PtPlan unread_only_slot;
 	ViewCall   *c = arg;
-	SessionState state = continue_session(c);
+	SessionState state;
+	SPIPlanPtr	plan;
 	bool		isnull;
 	int			ret;
 
 	c->new_session = false;
+	c->mode = c->release_1_4 ? tracking_mode(c) : TRACKING_FULL;
+	if (c->mode == TRACKING_OFF)
+		return;
+	state = continue_session(c);
 	if (state == SESSION_CONTINUED)
 		return;
 	pt_spi_connect();
 	if (state == SESSION_UNKNOWN)
 		pt_check_versions(c->fcinfo, c->key_type, 1, &c->values[2], &c->values[1]);
-	ret = SPI_execute_plan(pt_plan(&upsert_slot, c->fcinfo, record_view_sql, 5, c->argtypes),
-						   c->values, NULL, false, 0);
+	if (!c->release_1_4)
+		plan = pt_plan(&upsert_slot, c->fcinfo, record_view_sql, 5, c->argtypes);
+	else if (c->mode == TRACKING_UNREAD_ONLY)
+		plan = pt_plan(&unread_only_slot, c->fcinfo, unread_only_sql, 5, c->argtypes);
+	else
+		plan = pt_plan(&days_slot, c->fcinfo, record_view_days_sql, 5, c->argtypes);
+	ret = SPI_execute_plan(plan, c->values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
 	c->new_session = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pt_spi_finish();
 }
 
-Datum
-presence_tracking_record_view(PG_FUNCTION_ARGS)
+static Datum
+record_view(FunctionCallInfo fcinfo, bool release_1_4)
 {
 	ViewCall	c;
 
 	c.fcinfo = fcinfo;
+	c.release_1_4 = release_1_4;
 	c.schema = pt_schema(fcinfo);
 	c.key_type = pt_key_type(fcinfo);
 	for (int i = 0; i < 3; i++)
@@ -200,4 +313,43 @@ presence_tracking_record_view(PG_FUNCTION_ARGS)
 	c.values[4] = TimestampTzGetDatum(pt_window_start(DatumGetTimestampTz(c.values[3]), pt_view_debounce));
 	pt_write_as_definer(fcinfo, write_view, &c);
 	PG_RETURN_BOOL(c.new_session);
+}
+
+/* Releases up to 1.3. */
+Datum
+presence_tracking_record_view(PG_FUNCTION_ARGS)
+{
+	return record_view(fcinfo, false);
+}
+
+/* 1.4: day rows for artifact_engagement() and per-artifact tracking modes. */
+Datum
+presence_tracking_record_view_1_4(PG_FUNCTION_ARGS)
+{
+	return record_view(fcinfo, true);
+}
+
+/*
+ * The calendar day a view counts on: its date in the time zone
+ * presence_tracking.engagement_timezone names.  The one definition of a
+ * view's day; every SQL statement of the extension calls this.
+ */
+Datum
+presence_tracking_view_day(PG_FUNCTION_ARGS)
+{
+	Datum		local = DirectFunctionCall2(timestamptz_zone,
+											CStringGetTextDatum(pt_engagement_timezone),
+											PG_GETARG_DATUM(0));
+
+	return DirectFunctionCall1(timestamp_date, local);
+}
+
+/* The instant a day begins: its midnight in the same time zone. */
+Datum
+presence_tracking_day_start(PG_FUNCTION_ARGS)
+{
+	Datum		midnight = DirectFunctionCall1(date_timestamp, PG_GETARG_DATUM(0));
+
+	return DirectFunctionCall2(timestamp_zone,
+							   CStringGetTextDatum(pt_engagement_timezone), midnight);
 }

@@ -44,6 +44,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_record_view);
 PG_FUNCTION_INFO_V1(presence_tracking_record_view_1_4);
 PG_FUNCTION_INFO_V1(presence_tracking_view_day);
 PG_FUNCTION_INFO_V1(presence_tracking_day_start);
+PG_FUNCTION_INFO_V1(presence_tracking_set_tracking);
 
 /* The rolling window (rules.h): the previous view has passed the debounce. */
 #define NEW_SESSION PT_WINDOW_PASSED_SQL("g.last_viewed_at", "$5")
@@ -352,4 +353,72 @@ presence_tracking_day_start(PG_FUNCTION_ARGS)
 
 	return DirectFunctionCall2(timestamp_zone,
 							   CStringGetTextDatum(pt_engagement_timezone), midnight);
+}
+
+/*
+ * set_tracking(artifact_id, mode): an artifact at 'full' has no row, the
+ * others one.  Returns the previous mode.  Written as the writers write
+ * (definer.c): presence_tracking_writer may call it, not write the table.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+static const char set_tracking_sql[] =
+"WITH previous AS ("
+"  SELECT t.mode FROM @extschema@.artifact_tracking t WHERE t.artifact_id" EQ "$1 FOR UPDATE"
+"), removed AS ("
+"  DELETE FROM @extschema@.artifact_tracking t WHERE t.artifact_id" EQ "$1 AND $2" EQ "'full'"
+"), stored AS ("
+"  INSERT INTO @extschema@.artifact_tracking AS t (artifact_id, mode)"
+"  SELECT $1, $2 WHERE $2 OPERATOR(pg_catalog.<>) 'full'"
+"  ON CONFLICT (artifact_id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = pg_catalog.now()"
+"   WHERE t.mode OPERATOR(pg_catalog.<>) EXCLUDED.mode"
+")"
+" SELECT pg_catalog.coalesce((SELECT previous.mode FROM previous), 'full')";
+
+typedef struct TrackingCall
+{
+	FunctionCallInfo fcinfo;
+	Oid			argtypes[2];
+	Datum		values[2];
+	text	   *previous;
+} TrackingCall;
+
+static void
+write_tracking(void *arg)
+{
+	static PtPlan slot;
+	TrackingCall *c = arg;
+	bool		isnull;
+	int			ret;
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, c->fcinfo, set_tracking_sql, 2, c->argtypes),
+						   c->values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "set_tracking failed: %s", SPI_result_code_string(ret));
+	c->previous = DatumGetTextPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	pt_spi_finish();
+}
+
+Datum
+presence_tracking_set_tracking(PG_FUNCTION_ARGS)
+{
+	TrackingCall c;
+	const char *mode;
+
+	pt_check_writable(fcinfo);
+	c.fcinfo = fcinfo;
+	c.argtypes[0] = pt_key_type(fcinfo);
+	c.argtypes[1] = TEXTOID;
+	pt_check_key(fcinfo, 0, c.argtypes[0]);
+	mode = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (mode == NULL ||
+		(strcmp(mode, "full") != 0 && strcmp(mode, "unread_only") != 0 && strcmp(mode, "off") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tracking mode: %s", mode ? quote_literal_cstr(mode) : "NULL"),
+				 errhint("The modes are 'full' (the default), 'unread_only' and 'off'.")));
+	c.values[0] = PG_GETARG_DATUM(0);
+	c.values[1] = CStringGetTextDatum(mode);
+	pt_write_as_definer(fcinfo, write_tracking, &c);
+	PG_RETURN_TEXT_P(c.previous);
 }

@@ -372,7 +372,7 @@ static const char set_tracking_sql[] =
 "  ON CONFLICT (artifact_id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = pg_catalog.now()"
 "   WHERE t.mode OPERATOR(pg_catalog.<>) EXCLUDED.mode"
 ")"
-" SELECT pg_catalog.coalesce((SELECT previous.mode FROM previous), 'full')";
+" SELECT COALESCE((SELECT previous.mode FROM previous), 'full')";
 
 typedef struct TrackingCall
 {
@@ -395,7 +395,8 @@ write_tracking(void *arg)
 						   c->values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "set_tracking failed: %s", SPI_result_code_string(ret));
-	c->previous = DatumGetTextPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	c->previous = DatumGetTextP(SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+												  false, -1));
 	pt_spi_finish();
 }
 

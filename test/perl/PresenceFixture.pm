@@ -19,7 +19,11 @@ my %table_order = (
 	artifact_version_stats => 'user_id, version_id',
 	artifact_access        => 'user_id, artifact_id',
 	artifact_versions      => 'version_id',
-	presence               => 'artifact_id, user_id, version_id',);
+	presence               => 'artifact_id, user_id, version_id',
+	artifact_view_days     => 'user_id, version_id, day',
+	artifact_engagement    => 'artifact_id, day, version_id',
+	artifact_tracking      => 'artifact_id',
+	ledger_horizon         => 'dropped_before',);
 
 sub table_text
 {
@@ -33,10 +37,17 @@ sub table_text
 
 # view_count = ledger rows and first_viewed_at = first session, for every
 # (user, version); and an access row at least as recent as each stats row.
+# From release 1.4 on, also every violation check_consistency() reports
+# (day rows and engagement against the ledger, access times, versions).
 sub invariant_violations
 {
 	my ($node, $db) = @_;
-	return $node->safe_psql(
+	my $own_check = $node->safe_psql($db,
+		"SELECT to_regprocedure('presence_tracking.check_consistency()') IS NOT NULL");
+	my $reported = $own_check eq 't'
+	  ? $node->safe_psql($db, 'SELECT count(*) FROM presence_tracking.check_consistency()')
+	  : 0;
+	return $reported + $node->safe_psql(
 		$db, q{
 		SELECT (SELECT count(*)
 		          FROM presence_tracking.artifact_version_stats s
@@ -125,9 +136,10 @@ sub check_filled_works
 	my $k = sub { key_literal($type, @_) };
 	my ($u1, $a10, $v100) = ($k->('u', 1), $k->('a', 10), $k->('v', 100));
 
-	# Release 1.2 added artifact_versions.
+	# Release 1.2 added artifact_versions; 1.4 the day rows, the rollup, the
+	# tracking modes, the ledger's horizon and its default partition.
 	my $tables = $node->safe_psql($db,
-		"SELECT CASE WHEN extversion IN ('1.0', '1.1') THEN 4 ELSE 5 END FROM pg_extension "
+		"SELECT CASE WHEN extversion IN ('1.0', '1.1') THEN 4 WHEN extversion IN ('1.2', '1.3') THEN 5 ELSE 9 END FROM pg_extension "
 		  . "WHERE extname LIKE 'presence_tracking%'");
 	is( $node->safe_psql(
 			$db,

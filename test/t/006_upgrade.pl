@@ -31,7 +31,6 @@ my @changes_1_2_added = (
 	qr/^ SET search_path TO 'pg_catalog', 'pg_temp'$/,
 	qr/^column artifact_versions\.(version_id|artifact_id) \w+ notnull=t default=$/,
 	qr/^column artifact_versions_(artifact_idx\.artifact_id|pkey\.version_id) \w+ notnull=f default=$/,
-	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access,presence_tracking\.artifact_versions\}$/,
 	qr/^constraint presence_tracking\.artifact_versions artifact_versions_pkey PRIMARY KEY \(version_id\)$/,
 	qr/^ ROWS 10$/,
 	qr/^RETURN CASE WHEN \(\(user_id IS NOT NULL\) AND \(version_id IS NOT NULL\)\) THEN \(EXISTS /,
@@ -40,10 +39,11 @@ my @changes_1_2_added = (
 	qr/^index CREATE (UNIQUE )?INDEX artifact_versions_(artifact_idx|pkey) ON presence_tracking\.artifact_versions USING btree \((artifact_id|version_id)\)$/,
 	qr/^member table presence_tracking\.artifact_versions$/,
 	qr/^relation presence_tracking\.(presence|artifact_version_stats|artifact_access) kind=r .*,presence_tracking_definer=arw\/\w+\}$/,
-	qr/^relation presence_tracking\.artifact_views kind=r .*,presence_tracking_definer=a\/\w+\}$/,
 	qr/^relation presence_tracking\.artifact_versions kind=r .*,presence_tracking_definer=ar\/\w+\}$/,
 	qr/^relation presence_tracking\.artifact_versions_(artifact_idx|pkey) kind=i persistence=p options= acl=$/,
 );
+# (1.2 also added the ledger's grant to the definer and a config list with
+# artifact_views: 1.4 replaced both, so their lines are under 1.4.)
 # Release 1.3: sessions on the presence table, new writers and readers.
 my @changes_1_3_removed = (
 	qr/^ RETURNS TABLE\(user_id \w+, version_id \w+, last_seen_at timestamp with time zone\)$/,
@@ -71,23 +71,59 @@ my @changes_1_3_added = (
 	qr/^relation presence_tracking\.presence kind=r persistence=u .*,presence_tracking_definer=arwd\/\w+\}$/,
 	qr/^relation presence_tracking\.presence_user_idx kind=i persistence=u options= acl=$/,
 );
+# Release 1.4: view tracking, complete.
+my @new_functions_1_4 = qw(artifact_engagement check_consistency check_tracked day_start fold_engagement
+  forget_user import_views ledger_partitions maintain_views manage_ledger_partitions rebuild_stats
+  restoring_dump set_tracking tracking unread view_day);
+my $new_function_1_4 = join('|', @new_functions_1_4);
+my $new_table_1_4 = 'artifact_engagement|artifact_tracking|artifact_view_days|artifact_views_default|ledger_horizon';
+my @changes_1_4_removed = (
+	qr/^\s+WHERE \(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\)$/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_record_view\$function\$$/,
+	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,/,
+	qr/^index CREATE UNIQUE INDEX artifact_views_pkey ON presence_tracking\.artifact_views USING btree \(user_id, viewed_at, version_id\)$/,
+	qr/^relation presence_tracking\.artifact_views(_pkey)? kind=[ri] /,
+);
+my @changes_1_4_added = (
+	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND presence_tracking\.check_tracked\(/,
+	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
+	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\)\)$/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(day_start|record_view_1_4|restoring_dump|set_tracking|view_day)\$function\$$/,
+	qr/^ RETURNS (date|text|timestamp with time zone|boolean)$/,
+	qr/^ (STABLE|STABLE PARALLEL SAFE STRICT|LANGUAGE c)$/,
+	qr/^column ($new_table_1_4)(_pkey|_unfolded_idx)?\.\w+ /,
+	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_version_stats,presence_tracking\.artifact_access,presence_tracking\.artifact_versions,.*presence_tracking\.artifact_views_default.*\}$/,
+	qr/^constraint presence_tracking\.($new_table_1_4) /,
+	qr/^function presence_tracking\.($new_function_1_4)\(/,
+	qr/^index CREATE (UNIQUE )?INDEX ($new_table_1_4)(_pkey|_unfolded_idx) ON /,
+	qr/^index CREATE UNIQUE INDEX artifact_views_pkey ON ONLY presence_tracking\.artifact_views USING btree \(user_id, viewed_at, version_id\)$/,
+	qr/^member function presence_tracking\.($new_function_1_4)\(/,
+	qr/^member table presence_tracking\.($new_table_1_4)$/,
+	qr/^relation presence_tracking\.($new_table_1_4)(_pkey|_unfolded_idx)? kind=[ri] /,
+	qr/^relation presence_tracking\.artifact_views kind=p .*,presence_tracking_definer=a\/\w+\}$/,
+	qr/^relation presence_tracking\.artifact_views_pkey kind=I /,
+);
 my %changes_since = (
 	'1.0' => {
 		removed => [
 			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_session_hits_check CHECK \(\(session_hits > 0\)\)$/,
 			qr/^constraint presence_tracking\.artifact_version_stats artifact_version_stats_view_count_check CHECK \(\(view_count > 0\)\)$/,
 			qr/^constraint presence_tracking\.presence presence_beats_check CHECK \(\(beats > 0\)\)$/,
-			@changes_1_2_removed, @changes_1_3_removed,
+			@changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed,
 		],
-		added => [ @changes_1_2_added, @changes_1_3_added ],
+		added => [ @changes_1_2_added, @changes_1_3_added, @changes_1_4_added ],
 	},
 	'1.1' => {
-		removed => [ @changes_1_2_removed, @changes_1_3_removed ],
-		added   => [ @changes_1_2_added,   @changes_1_3_added ],
+		removed => [ @changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed ],
+		added   => [ @changes_1_2_added,   @changes_1_3_added,   @changes_1_4_added ],
 	},
 	'1.2' => {
-		removed => [@changes_1_3_removed],
-		added   => [@changes_1_3_added],
+		removed => [ @changes_1_3_removed, @changes_1_4_removed ],
+		added   => [ @changes_1_3_added,   @changes_1_4_added ],
+	},
+	'1.3' => {
+		removed => [@changes_1_4_removed],
+		added   => [@changes_1_4_added],
 	},);
 my @old_versions = sort keys %changes_since;
 
@@ -98,7 +134,12 @@ my %extension_of = (
 
 # Everything about the extension's objects that an upgrade could get wrong,
 # as text: members, columns, constraints, indexes, storage, functions with
-# their bodies and settings, privileges, config tables.
+# their bodies and settings, privileges, config tables.  The ledger's
+# monthly partitions (and artifact_views_before_1_4, an updated ledger) are
+# data, not objects of the extension: which exist depends on the month and
+# the rows.  A PL/pgSQL function (1.4 has several) is one line, so that a
+# pattern names it; so are the SQL functions 1.4 added.
+my $partition = q{'^artifact_views_(\d{4}_\d{2}|before_1_4)(_pkey)?$'};
 my $describe_sql = q{
 SELECT string_agg(line, E'\n' ORDER BY line) FROM (
   SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid) AS line
@@ -112,27 +153,34 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
    WHERE c.relnamespace = 'presence_tracking'::regnamespace AND a.attnum > 0
-     AND NOT a.attisdropped
+     AND NOT a.attisdropped AND c.relname !~ PARTITION
   UNION ALL
   SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
     FROM pg_constraint WHERE connamespace = 'presence_tracking'::regnamespace
+     AND conname !~ PARTITION
   UNION ALL
   SELECT format('relation %s kind=%s persistence=%s options=%s acl=%s', c.oid::regclass,
                 c.relkind, c.relpersistence, c.reloptions, c.relacl)
     FROM pg_class c WHERE c.relnamespace = 'presence_tracking'::regnamespace
+     AND c.relname !~ PARTITION
   UNION ALL
   SELECT 'index ' || pg_get_indexdef(i.indexrelid)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-   WHERE c.relnamespace = 'presence_tracking'::regnamespace
+   WHERE c.relnamespace = 'presence_tracking'::regnamespace AND c.relname !~ PARTITION
   UNION ALL
   SELECT format('function %s secdef=%s volatile=%s strict=%s config=%s acl=%s body=%s',
                 p.oid::regprocedure, p.prosecdef, p.provolatile, p.proisstrict,
-                p.proconfig, p.proacl, pg_get_functiondef(p.oid))
-    FROM pg_proc p WHERE p.pronamespace = 'presence_tracking'::regnamespace
+                p.proconfig, p.proacl,
+                CASE WHEN l.lanname = 'plpgsql' OR p.proname IN ('ledger_partitions', 'unread', 'tracking')
+                     THEN replace(pg_get_functiondef(p.oid), E'\n', ' ')
+                     ELSE pg_get_functiondef(p.oid) END)
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+   WHERE p.pronamespace = 'presence_tracking'::regnamespace
   UNION ALL
   SELECT format('config %s', e.extconfig::regclass[])
     FROM pg_extension e WHERE e.extname LIKE 'presence_tracking%'
 ) objects};
+$describe_sql =~ s/PARTITION/$partition/g;
 
 # Each C function of the database's extension resolves in the installed
 # library: the C validator of CREATE FUNCTION looks the symbol up.  Returns

@@ -190,7 +190,7 @@ SET presence_tracking.ledger_retention = '1d';
 SELECT now() - interval '1 day' > '2026-02-01' AS january_is_past_retention;
 SELECT presence_tracking.maintain_views();
 SELECT count(*) AS january_partitions FROM presence_tracking.ledger_partitions() WHERE from_at = '2026-01-01';
-SELECT dropped_before >= '2026-02-01' AS horizon_moved FROM presence_tracking.ledger_horizon;
+SELECT presence_tracking.ledger_horizon() >= '2026-02-01' AS horizon_moved;
 SELECT count(*) AS ledger_rows_of_january FROM presence_tracking.artifact_views WHERE viewed_at < '2026-02-01';
 SELECT view_count FROM presence_tracking.artifact_version_stats WHERE user_id = 1 AND version_id = 10;
 SELECT * FROM presence_tracking.artifact_engagement(1, '2026-01-01', '2026-02-28');

@@ -73,7 +73,7 @@ my @changes_1_3_added = (
 );
 # Release 1.4: view tracking, complete.
 my @new_functions_1_4 = qw(artifact_engagement check_consistency check_tracked day_start fold_engagement
-  forget_user import_views ledger_partitions maintain_views manage_ledger_partitions rebuild_stats
+  forget_user import_views ledger_horizon ledger_partitions maintain_views manage_ledger_partitions rebuild_stats
   restoring_dump set_tracking tracking unread view_day);
 my $new_function_1_4 = join('|', @new_functions_1_4);
 my $new_table_1_4 = 'artifact_engagement|artifact_tracking|artifact_view_days|artifact_views_default|ledger_horizon';
@@ -83,6 +83,8 @@ my @changes_1_4_removed = (
 	qr/^config \{presence_tracking\.presence,presence_tracking\.artifact_views,/,
 	qr/^index CREATE UNIQUE INDEX artifact_views_pkey ON presence_tracking\.artifact_views USING btree \(user_id, viewed_at, version_id\)$/,
 	qr/^relation presence_tracking\.artifact_views(_pkey)? kind=[ri] /,
+	qr/^constraint presence_tracking\.artifact_views artifact_views_pkey PRIMARY KEY \(user_id, viewed_at, version_id\)$/,
+	qr/^column artifact_views_pkey\.\w+ /,
 );
 my @changes_1_4_added = (
 	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND presence_tracking\.check_tracked\(/,
@@ -96,12 +98,10 @@ my @changes_1_4_added = (
 	qr/^constraint presence_tracking\.($new_table_1_4) /,
 	qr/^function presence_tracking\.($new_function_1_4)\(/,
 	qr/^index CREATE (UNIQUE )?INDEX ($new_table_1_4)(_pkey|_unfolded_idx) ON /,
-	qr/^index CREATE UNIQUE INDEX artifact_views_pkey ON ONLY presence_tracking\.artifact_views USING btree \(user_id, viewed_at, version_id\)$/,
 	qr/^member function presence_tracking\.($new_function_1_4)\(/,
 	qr/^member table presence_tracking\.($new_table_1_4)$/,
 	qr/^relation presence_tracking\.($new_table_1_4)(_pkey|_unfolded_idx)? kind=[ri] /,
 	qr/^relation presence_tracking\.artifact_views kind=p .*,presence_tracking_definer=a\/\w+\}$/,
-	qr/^relation presence_tracking\.artifact_views_pkey kind=I /,
 );
 my %changes_since = (
 	'1.0' => {
@@ -171,7 +171,7 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
   SELECT format('function %s secdef=%s volatile=%s strict=%s config=%s acl=%s body=%s',
                 p.oid::regprocedure, p.prosecdef, p.provolatile, p.proisstrict,
                 p.proconfig, p.proacl,
-                CASE WHEN l.lanname = 'plpgsql' OR p.proname IN ('ledger_partitions', 'unread', 'tracking')
+                CASE WHEN l.lanname = 'plpgsql' OR p.proname IN ('ledger_horizon', 'ledger_partitions', 'unread', 'tracking')
                      THEN replace(pg_get_functiondef(p.oid), E'\n', ' ')
                      ELSE pg_get_functiondef(p.oid) END)
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang

@@ -82,6 +82,47 @@ diag("record_view storm, 1 s debounce: calls $calls, ledger rows $ledger, "
 is($counted, $ledger, 'sum(view_count) equals the ledger rows (1 s debounce)');
 is($dups, 0, 'no two sessions closer than the debounce');
 is(tier_violations($node), '0', 'every (user, version) still agrees');
+
+# Release 1.4: the day rows and the engagement rollup agree with the ledger
+# after the storm, before and after the fold.
+is($node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.check_consistency()'),
+	'0', 'check_consistency: day rows and engagement equal the ledger after the storm');
+$node->safe_psql('postgres', 'SELECT presence_tracking.fold_engagement()');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.check_consistency()'),
+	'0', 'check_consistency: still after the fold');
+
+# A planted violation of each tier is found, and rebuild_stats() repairs it
+# while the storm goes on (with folds beside it); afterwards all agree.
+$node->safe_psql('postgres', q{
+	UPDATE presence_tracking.artifact_version_stats SET view_count = view_count + 3 WHERE user_id BETWEEN 1 AND 3;
+	UPDATE presence_tracking.artifact_engagement SET views = views + 5, unique_viewers = unique_viewers + 1;
+	DELETE FROM presence_tracking.artifact_access WHERE user_id BETWEEN 10 AND 20;
+	UPDATE presence_tracking.artifact_view_days SET views = views + 2 WHERE user_id BETWEEN 30 AND 40;});
+my $planted = $node->safe_psql('postgres', q{
+	SELECT string_agg(DISTINCT violation, ', ' ORDER BY violation) FROM presence_tracking.check_consistency()});
+is($planted, 'access time <> latest aggregate time, day rows <> ledger rows, engagement <> ledger, view_count <> ledger rows',
+	'check_consistency finds each planted violation');
+my ($out, $err) = ('', '');
+my $background = IPC::Run::start(
+	[ 'pgbench', '--no-vacuum', '--client=12', '--jobs=2', "--time=$seconds",
+		$script->('presence_tracking.record_view'), '-h', $node->host, '-p', $node->port, 'postgres' ],
+	'>', \$out, '2>', \$err);
+sleep 1;
+my $rebuilds = 0;
+for my $round (1 .. 3)
+{
+	$node->safe_psql('postgres', 'SELECT presence_tracking.fold_engagement()');
+	$node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.rebuild_stats()');
+	$node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.rebuild_stats(2)');
+	$rebuilds += 2;
+}
+$background->finish or die "pgbench failed: $err";
+my ($failed) = $out =~ /number of failed transactions: (\d+)/;
+is($failed // 0, 0, "record_view beside $rebuilds rebuilds: no call failed");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM presence_tracking.check_consistency()'),
+	'0', 'check_consistency: every planted violation repaired, none made, while the storm ran');
+is(tier_violations($node), '0', 'every (user, version) agrees after the online rebuild');
+
 my ($indexes, $checked) = indexes_verified($node);
 is($checked, $indexes, "amcheck: the $indexes indexes are sound and hold every row");
 

@@ -53,9 +53,10 @@ bench_server_stop() {
   server_stop "$DATADIR" 2>/dev/null || true
 }
 
-# The extension (bigint keys), the hand-written baseline, the data.
+# The extension (bigint keys; VERSION: an earlier release), the hand-written
+# baseline, the data.
 bench_load() {
-  q -c 'CREATE EXTENSION presence_tracking' 2>&1 | grep -v '^$' >&2 || true
+  q -c "CREATE EXTENSION presence_tracking${1:+ VERSION '$1'}" 2>&1 | grep -v '^$' >&2 || true
   q -c "SELECT 1 FROM pg_extension WHERE extname = 'presence_tracking'" | grep -q 1 \
     || die "CREATE EXTENSION presence_tracking failed"
   q -f "$BASELINE" >/dev/null || die "loading $BASELINE failed"

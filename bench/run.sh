@@ -27,6 +27,8 @@ BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$BENCH_HERE/lib.sh"
 
 SECS=${BENCH_SECONDS:-20}
+# The release record_view is compared with (same library, older SQL objects).
+PREV_VERSION=${BENCH_PREV_VERSION:-1.3}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-5}
 NEW_PCT=${BENCH_NEW_PCT:-10}
@@ -58,8 +60,8 @@ paired() { median $(paste -d ' ' <(printf '%s\n' ${TPS[$1]}) <(printf '%s\n' ${T
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 met() { awk -v r="$1" -v t="$2" 'BEGIN {print (r >= t) ? "yes" : "no"}'; }
 
-# contender id -> pgbench script and PGOPTIONS
-declare -A SCRIPT OPTS
+# contender id -> pgbench script, PGOPTIONS and database (default bench)
+declare -A SCRIPT OPTS DBS
 SCRIPT[hb_ext]=hb_ext.sql
 SCRIPT[hb_raw_unlogged]=hb_raw_unlogged.sql
 SCRIPT[hb_hw_logged]=hb_hw_logged.sql
@@ -83,6 +85,11 @@ SCRIPT[hb_many_inplace]=hb_many_ext.sql
 SCRIPT[hb_many_sql]=hb_many_ext.sql;  OPTS[hb_many_sql]=$SQL_PATH
 SCRIPT[rv_same]=rv_same_ext.sql;      OPTS[rv_same]="-c synchronous_commit=off"
 SCRIPT[rv_same_sql]=rv_same_ext.sql;  OPTS[rv_same_sql]="-c synchronous_commit=off $SQL_PATH"
+# Release 1.4 against the previous one (the same library serves a database
+# whose extension is at 1.3, with its three-tier record_view), and with
+# opted-out artifacts elsewhere (artifact_tracking not empty).
+SCRIPT[rv_prev_off]=rv_ext.sql;       OPTS[rv_prev_off]="-c synchronous_commit=off"; DBS[rv_prev_off]=bench_prev
+SCRIPT[rv_optout_off]=rv_ext.sql;     OPTS[rv_optout_off]="-c synchronous_commit=off"; DBS[rv_optout_off]=bench_optout
 
 # rounds GROUP_NAME CONTENDER...: warm-up, then BENCH_ROUNDS rounds, each
 # running every contender once; the order rotates from round to round.
@@ -91,13 +98,13 @@ rounds() {
   local ids=("$@") n=$# r i id res
   if [ "$WARMUP" -gt 0 ]; then
     for id in "${ids[@]}"; do
-      PGOPTIONS="${OPTS[$id]:-}" pgb "warmup_$id" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$WARMUP" -D new_pct="$NEW_PCT" >/dev/null
+      BENCH_DB="${DBS[$id]:-bench}" PGOPTIONS="${OPTS[$id]:-}" pgb "warmup_$id" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$WARMUP" -D new_pct="$NEW_PCT" >/dev/null
     done
   fi
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       id=${ids[$(((i + r) % n))]}
-      res=$(PGOPTIONS="${OPTS[$id]:-}" pgb "${id}_r$r" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$SECS" -D new_pct="$NEW_PCT")
+      res=$(BENCH_DB="${DBS[$id]:-bench}" PGOPTIONS="${OPTS[$id]:-}" pgb "${id}_r$r" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$SECS" -D new_pct="$NEW_PCT")
       TPS[$id]="${TPS[$id]:-} ${res% *}"
       LAT[$id]="${LAT[$id]:-} ${res#* }"
       log "$group round $((r + 1))/$ROUNDS  $id: ${res% *} tps, ${res#* } ms"
@@ -143,8 +150,16 @@ log "size over $beats_done beats: heap $heap0 -> $heap1, indexes $idx0 -> $idx1 
 ### 2b. Batches: 1000 beats per call, against the hand-written set-based upsert
 rounds batch hb_many_ext hb_many_raw_unlogged
 
-### 3. record_view throughput, synchronous_commit on and off
-rounds record_view rv_ext_on rv_hw_on rv_floor_on rv_ext_off rv_hw_off rv_floor_off
+### 3. record_view throughput, synchronous_commit on and off; against the
+### previous release and with opted-out artifacts (sync off)
+log "loading the previous release (${PREV_VERSION}) into bench_prev, and bench_optout"
+q -d postgres -c 'CREATE DATABASE bench_prev'
+BENCH_DB=bench_prev bench_load "$PREV_VERSION"
+q -d postgres -c 'CREATE DATABASE bench_optout TEMPLATE bench'
+BENCH_DB=bench_optout q -c "INSERT INTO presence_tracking.artifact_tracking (artifact_id, mode)
+  SELECT a, CASE WHEN a % 2 = 0 THEN 'off' ELSE 'unread_only' END FROM generate_series(1000001, 1001000) a"
+for db in bench_prev bench_optout; do BENCH_DB=$db q -c 'VACUUM ANALYZE'; done
+rounds record_view rv_ext_on rv_hw_on rv_floor_on rv_ext_off rv_hw_off rv_floor_off rv_prev_off rv_optout_off
 calls_ext=$(q -c "SELECT count(*) FROM presence_tracking.artifact_views WHERE user_id > 100000")
 calls_hw=$(q -c "SELECT count(*) FROM handwritten.views WHERE user_id > 100000")
 
@@ -188,6 +203,18 @@ pgb count_warmup av_count.sql -c 1 -j 1 -T 2 >/dev/null
 pgb count av_count.sql -c 1 -j 1 -T "$AV_SECS" --log --log-prefix="$LOGS/txlog_count" >/dev/null
 AV[count,1]=$(lat_stats 1 "" "$LOGS"/txlog_count.*)
 log "active_count, 1 client: n avg p50 p99 max = ${AV[count,1]}"
+
+### 5b. Engagement per day: a year of a busy artifact
+# 300 viewers a day for a year (109,500 sessions, imported and folded), and
+# today's 300 more, not folded yet: artifact_engagement() reads both.
+log "importing a year of a busy artifact's views"
+q -f "$BENCH_HERE/sql/load_engagement.sql" >/dev/null
+rm -f "$LOGS"/txlog_engagement.*
+pgb engagement_warmup engagement.sql -c 1 -j 1 -T 2 >/dev/null
+pgb engagement engagement.sql -c 1 -j 1 -T "$AV_SECS" --log --log-prefix="$LOGS/txlog_engagement" >/dev/null
+ENG=$(lat_stats 1 "" "$LOGS"/txlog_engagement.*)
+ENG_ROWS=$(q -c "SELECT count(*) || ' rows, ' || sum(views) || ' sessions' FROM presence_tracking.artifact_engagement(900001, current_date - 364, current_date)")
+log "artifact_engagement, a year: n avg p50 p99 max = $ENG ($ENG_ROWS)"
 
 ### 6. Purge of 1M expired rows under heartbeat load
 log "loading 1M expired presence rows"
@@ -292,6 +319,11 @@ hot_pct_beats=$(awk -v h="$((hot2 - hot))" -v u="$((upd2 - upd))" 'BEGIN {printf
 growth=$(awk -v a="$total0" -v b="$total1" 'BEGIN {printf "%.2f", 100 * (b - a) / a}')
 flat=$(awk -v g="$growth" 'BEGIN {print (g <= 5) ? "yes" : "no"}')
 read -r _ _ _ av_p99 _ <<<"${AV[ext,1]}"
+read -r _ _ _ eng_p99 _ <<<"$ENG"
+r_rv_prev=$(ratio "${MED[rv_ext_off]}" "${MED[rv_prev_off]}")
+p_rv_prev=$(paired rv_ext_off rv_prev_off)
+r_rv_optout=$(ratio "${MED[rv_optout_off]}" "${MED[rv_ext_off]}")
+p_rv_optout=$(paired rv_optout_off rv_ext_off)
 av_met=$(awk -v p="$av_p99" 'BEGIN {print (p < 1) ? "yes" : "no"}')
 dups=$((CHECK[ext_mismatch] + CHECK[ext_dup]))
 pct_new() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.1f", t ? 100 * n / t : 0}'; }
@@ -325,6 +357,9 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   echo "| heartbeat_many / hand-written set-based upsert of the same 1000 rows (unlogged) | ${r_many_raw}x (${p_many_raw}x) | >= 1.0x | $(met "$r_many_raw" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit on | ${r_rv_on}x (${p_rv_on}x) | >= 1.0x | $(met "$r_rv_on" 1.0) |"
   echo "| record_view / handwritten.record_view, synchronous_commit off | ${r_rv_off}x (${p_rv_off}x) | >= 1.5x | $(met "$r_rv_off" 1.5) |"
+  echo "| record_view $(q -c "SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking'") (day rows, tracking modes) / record_view $PREV_VERSION, sync off | ${r_rv_prev}x (${p_rv_prev}x) | >= 0.95x | $(met "$r_rv_prev" 0.95) |"
+  echo "| record_view with 1,000 other artifacts opted out / with none, sync off | ${r_rv_optout}x (${p_rv_optout}x) | >= 0.95x | $(met "$r_rv_optout" 0.95) |"
+  echo "| artifact_engagement p99, a year of days of a busy artifact ($ENG_ROWS), 1 client | ${eng_p99} ms | < 5 ms | $(awk -v p="$eng_p99" 'BEGIN {print (p < 5) ? "yes" : "no"}') |"
   echo "| in-place path / SQL path alone: heartbeat | $(ratio "${MED[hb_inplace]}" "${MED[hb_sql]}")x (${p_hb_path}x) | >= 1.1x | $(met "$(ratio "${MED[hb_inplace]}" "${MED[hb_sql]}")" 1.1) |"
   echo "| in-place path / SQL path alone: heartbeat_many | $(ratio "${MED[hb_many_inplace]}" "${MED[hb_many_sql]}")x (${p_many_path}x) | >= 1.1x | $(met "$(ratio "${MED[hb_many_inplace]}" "${MED[hb_many_sql]}")" 1.1) |"
   echo "| in-place path / SQL path alone: record_view, open session, sync off | $(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")x (${p_rv_path}x) | >= 1.1x | $(met "$(ratio "${MED[rv_same]}" "${MED[rv_same_sql]}")" 1.1) |"

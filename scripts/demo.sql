@@ -77,3 +77,22 @@ SELECT presence_tracking.has_viewed(3, 2) AS carol_has_viewed_version_2;
 
 \echo '== Per version of artifact 42: sessions, distinct viewers, last view (artifact_stats)'
 SELECT * FROM presence_tracking.artifact_stats(42);
+
+\echo '== Unread badges for a whole list at once: the versions Carol has never viewed'
+SELECT * FROM presence_tracking.unread(3, ARRAY[1, 2]) AS carol_unread;
+
+\echo '== Engagement per day (UTC days): sessions and distinct viewers of artifact 42,'
+\echo '   exact, from rollups (the hourly job folds the day rows; the rest is read as is)'
+SELECT * FROM presence_tracking.artifact_engagement(42, (now() - interval '1 day')::date, now()::date);
+
+\echo '== Opt-out: artifact 43 is private; its views are recorded for unread badges only'
+SELECT presence_tracking.set_tracking(43, 'unread_only') AS previous_mode;
+SELECT presence_tracking.record_view(1, 43, 5) AS new_session;
+SELECT presence_tracking.has_viewed(1, 5) AS alice_has_viewed, presence_tracking.tracking(43) AS mode;
+\echo '   (version_viewers(5) and artifact_engagement(43, ...) now refuse with SQLSTATE 55000.)'
+
+\echo '== The self-check of the view tracking invariants: no row means all hold'
+SELECT * FROM presence_tracking.check_consistency();
+
+\echo '== The ledger is partitioned by month (this month and the next three, made at install)'
+SELECT partition, from_at, to_at FROM presence_tracking.ledger_partitions();

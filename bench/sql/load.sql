@@ -31,6 +31,16 @@ SELECT user_id, version_id, artifact_id, count(*), min(viewed_at), max(viewed_at
   FROM sessions GROUP BY user_id, version_id, artifact_id ORDER BY user_id, version_id;
 INSERT INTO presence_tracking.artifact_access (user_id, artifact_id, last_viewed_at)
 SELECT user_id, artifact_id, max(viewed_at) FROM sessions GROUP BY user_id, artifact_id ORDER BY 1, 2;
+-- Release 1.4: the day rows of the same sessions (an earlier release has none).
+DO $days$
+BEGIN
+    IF to_regclass('presence_tracking.artifact_view_days') IS NOT NULL THEN
+        INSERT INTO presence_tracking.artifact_view_days (user_id, version_id, day, artifact_id, views)
+        SELECT user_id, version_id, presence_tracking.view_day(viewed_at), artifact_id, count(*)
+          FROM sessions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+    END IF;
+END
+$days$;
 
 INSERT INTO handwritten.views (user_id, artifact_id, version_id, viewed_at)
 SELECT user_id, artifact_id, version_id, viewed_at FROM sessions ORDER BY user_id, viewed_at;

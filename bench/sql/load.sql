@@ -31,13 +31,17 @@ SELECT user_id, version_id, artifact_id, count(*), min(viewed_at), max(viewed_at
   FROM sessions GROUP BY user_id, version_id, artifact_id ORDER BY user_id, version_id;
 INSERT INTO presence_tracking.artifact_access (user_id, artifact_id, last_viewed_at)
 SELECT user_id, artifact_id, max(viewed_at) FROM sessions GROUP BY user_id, artifact_id ORDER BY 1, 2;
--- Release 1.4: the day rows of the same sessions (an earlier release has none).
+-- Release 1.4: the day rows of the same sessions, folded into the rollup as
+-- the scheduled job leaves them (an earlier release has neither).
 DO $days$
 BEGIN
     IF to_regclass('presence_tracking.artifact_view_days') IS NOT NULL THEN
-        INSERT INTO presence_tracking.artifact_view_days (user_id, version_id, day, artifact_id, views)
-        SELECT user_id, version_id, presence_tracking.view_day(viewed_at), artifact_id, count(*)
+        INSERT INTO presence_tracking.artifact_view_days (user_id, version_id, day, artifact_id, views, folded)
+        SELECT user_id, version_id, presence_tracking.view_day(viewed_at), artifact_id, count(*), count(*)
           FROM sessions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+        INSERT INTO presence_tracking.artifact_engagement (artifact_id, day, version_id, views, unique_viewers)
+        SELECT artifact_id, day, version_id, sum(views), count(*)
+          FROM presence_tracking.artifact_view_days GROUP BY 1, 2, 3;
     END IF;
 END
 $days$;

@@ -379,7 +379,7 @@ typedef struct TrackingCall
 	FunctionCallInfo fcinfo;
 	Oid			argtypes[2];
 	Datum		values[2];
-	text	   *previous;
+	Datum		previous;		/* in the caller's memory context */
 } TrackingCall;
 
 static void
@@ -395,8 +395,8 @@ write_tracking(void *arg)
 						   c->values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "set_tracking failed: %s", SPI_result_code_string(ret));
-	c->previous = DatumGetTextP(SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-												  false, -1));
+	c->previous = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+									false, -1);
 	pt_spi_finish();
 }
 
@@ -421,5 +421,5 @@ presence_tracking_set_tracking(PG_FUNCTION_ARGS)
 	c.values[0] = PG_GETARG_DATUM(0);
 	c.values[1] = CStringGetTextDatum(mode);
 	pt_write_as_definer(fcinfo, write_tracking, &c);
-	PG_RETURN_TEXT_P(c.previous);
+	PG_RETURN_DATUM(c.previous);
 }

@@ -37,6 +37,14 @@ SELECT presence_tracking.record_view('u', repeat('é', 300), 'v');
 SELECT presence_tracking.heartbeat('u', 'doc-1', NULL);
 SELECT * FROM presence_tracking.heartbeat_many(ARRAY['u', repeat('x', 513)], '{doc-1, doc-1}', '{v, v}');
 SELECT * FROM presence_tracking.heartbeat_many('{u1, u2}', '{doc-2, doc-2}', '{doc-2@v1, doc-2@v1}');
+-- Release 1.4 with text keys: engagement, unread, modes, imports, erasure.
+SELECT * FROM presence_tracking.import_views('{auth0|a, auth0|a, auth0|b}', '{doc-1, doc-1, doc-1}',
+    '{doc-1@v2, doc-1@v2, doc-1@v1}', '{2026-01-02 09:00+00, 2026-01-02 08:00+00, 2026-01-02 09:00+00}');
+SELECT * FROM presence_tracking.artifact_engagement('doc-1', '2026-01-01', '2026-01-31');
+SELECT * FROM presence_tracking.unread('auth0|b', '{doc-1@v2, doc-1@v1, doc-9@v1}');
+SELECT presence_tracking.set_tracking('doc-1', 'unread_only'), presence_tracking.set_tracking('doc-1', 'full');
+SELECT * FROM presence_tracking.forget_user('auth0|a') WHERE rows_deleted > 0;
+SELECT * FROM presence_tracking.check_consistency();
 DROP EXTENSION presence_tracking_text;
 DROP SCHEMA presence_tracking;
 

@@ -106,6 +106,12 @@ SET ROLE regress_analyst;
 SELECT presence_tracking.set_tracking(4, 'off');
 SELECT presence_tracking.tracking(2);
 RESET ROLE;
+-- A role with the writer role alone reads modes too.
+CREATE ROLE regress_writer_only LOGIN IN ROLE presence_tracking_writer;
+SET ROLE regress_writer_only;
+SELECT presence_tracking.tracking(2), presence_tracking.set_tracking(4, 'off'), presence_tracking.set_tracking(4, 'full');
+RESET ROLE;
+DROP ROLE regress_writer_only;
 SELECT artifact_id, mode FROM presence_tracking.artifact_tracking ORDER BY 1;
 
 --
@@ -179,6 +185,15 @@ SELECT presence_tracking.maintain_views();
 SELECT count(*) AS rows_in_default FROM presence_tracking.artifact_views_default;
 SELECT partition, from_at, to_at FROM presence_tracking.ledger_partitions() WHERE from_at < '2026-06-01';
 SELECT tableoid::regclass AS partition, count(*) FROM presence_tracking.artifact_views GROUP BY 1 ORDER BY 1;
+-- The bounds do not depend on how the session prints times: a run under
+-- another date style, time zone and abbreviations finds the same months.
+BEGIN;
+SET LOCAL datestyle = 'SQL, MDY';
+SET LOCAL timezone = 'America/New_York';
+SET LOCAL timezone_abbreviations = 'Australia';
+SELECT presence_tracking.maintain_views();
+SELECT count(*) AS partitions, min(from_at) AT TIME ZONE 'UTC' AS first_from FROM presence_tracking.ledger_partitions();
+COMMIT;
 -- Retention drops whole months; the counts keep their sessions.
 SELECT presence_tracking.record_view(1, 1, 10, '2026-02-10 08:00+00') AS february;
 SELECT presence_tracking.maintain_views();

@@ -107,13 +107,27 @@ static const char unread_only_sql[] =
 /* The access tier alone, for when its row cannot be written in place. */
 static const char access_sql[] = ACCESS_UPSERT;
 
-/* How an artifact is tracked (set_tracking, 1.4). */
+/*
+ * How an artifact is tracked (set_tracking, 1.4), in the order of
+ * tracking_mode_names; artifact_tracking's CHECK lists the two stored ones.
+ */
 typedef enum TrackingMode
 {
 	TRACKING_FULL,
 	TRACKING_UNREAD_ONLY,
-	TRACKING_OFF
+	TRACKING_OFF,
+	TRACKING_UNKNOWN
 } TrackingMode;
+static const char *const tracking_mode_names[] = {"full", "unread_only", "off"};
+
+static TrackingMode
+tracking_mode_named(const char *name)
+{
+	for (int m = TRACKING_FULL; m < TRACKING_UNKNOWN; m++)
+		if (strcmp(name, tracking_mode_names[m]) == 0)
+			return (TrackingMode) m;
+	return TRACKING_UNKNOWN;
+}
 
 /* One call of record_view, checked; new_session is its result. */
 typedef struct ViewCall
@@ -250,10 +264,9 @@ tracking_mode(ViewCall *c)
 	{
 		bool		isnull;
 		Datum		value = slot_getattr(slot, pt_column_index(rel, "mode") + 1, &isnull);
-		char	   *name = isnull ? "full" : TextDatumGetCString(value);
-
-		mode = strcmp(name, "off") == 0 ? TRACKING_OFF :
-			strcmp(name, "unread_only") == 0 ? TRACKING_UNREAD_ONLY : TRACKING_FULL;
+		mode = isnull ? TRACKING_FULL : tracking_mode_named(TextDatumGetCString(value));
+		if (mode == TRACKING_UNKNOWN)
+			mode = TRACKING_FULL;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -412,8 +425,7 @@ presence_tracking_set_tracking(PG_FUNCTION_ARGS)
 	c.argtypes[1] = TEXTOID;
 	pt_check_key(fcinfo, 0, c.argtypes[0]);
 	mode = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (mode == NULL ||
-		(strcmp(mode, "full") != 0 && strcmp(mode, "unread_only") != 0 && strcmp(mode, "off") != 0))
+	if (mode == NULL || tracking_mode_named(mode) == TRACKING_UNKNOWN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid tracking mode: %s", mode ? quote_literal_cstr(mode) : "NULL"),

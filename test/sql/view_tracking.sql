@@ -218,17 +218,22 @@ RESET presence_tracking.ledger_retention;
 --
 -- The same 60 events for users 101..103 (imported, shuffled) and 201..203
 -- (recorded in time order).  Gaps of 20 to 80 minutes around the 1 h window.
-CREATE TEMP TABLE events AS
+CREATE TABLE events AS
 SELECT 100 + u AS user_id, 7 AS artifact_id, 70 + (i % 2) AS version_id,
        timestamptz '2026-03-01 08:00+00' + (i * 20 + (i * i % 7) * 10) * interval '1 minute' AS at
   FROM generate_series(1, 3) u, generate_series(1, 20) i;
-SELECT count(*) FROM (SELECT presence_tracking.record_view(e.user_id + 100, e.artifact_id, e.version_id, e.at)
-                        FROM (SELECT * FROM events ORDER BY at, user_id, version_id) e) r;
+-- The import first, in a new session: it needs the library's settings
+-- before anything else of the extension has run there.
+\c -
+SET TimeZone = 'UTC';
 SELECT * FROM presence_tracking.import_views(
     ARRAY(SELECT user_id FROM events ORDER BY md5(at::text || user_id)),
     ARRAY(SELECT artifact_id FROM events ORDER BY md5(at::text || user_id)),
     ARRAY(SELECT version_id FROM events ORDER BY md5(at::text || user_id)),
     ARRAY(SELECT at FROM events ORDER BY md5(at::text || user_id)));
+SET presence_tracking.max_backdate = -1;
+SELECT count(*) FROM (SELECT presence_tracking.record_view(e.user_id + 100, e.artifact_id, e.version_id, e.at)
+                        FROM (SELECT * FROM events ORDER BY at, user_id, version_id) e) r;
 SELECT (SELECT array_agg(row(user_id + 100, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits) ORDER BY user_id, version_id)
           FROM presence_tracking.artifact_version_stats WHERE user_id BETWEEN 101 AND 103)
      = (SELECT array_agg(row(user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits) ORDER BY user_id, version_id)
@@ -264,5 +269,6 @@ SET ROLE regress_app;
 SELECT * FROM presence_tracking.import_views(ARRAY[1], ARRAY[7], ARRAY[70], ARRAY[now()]);
 RESET ROLE;
 
+DROP TABLE events;
 DROP EXTENSION presence_tracking;
 DROP ROLE regress_app, regress_analyst;

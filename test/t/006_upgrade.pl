@@ -89,7 +89,9 @@ my @changes_1_4_removed = (
 my @changes_1_4_added = (
 	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND presence_tracking\.check_tracked\(/,
 	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
-	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\)\)$/,
+	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AND \(NOT \(EXISTS \( SELECT$/,
+	qr/^\s+FROM presence_tracking\.artifact_tracking t$/,
+	qr/^\s+WHERE \(t\.artifact_id = s\.artifact_id\)\)\)\)\)$/,
 	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(day_start|record_view_1_4|restoring_dump|set_tracking|view_day)\$function\$$/,
 	qr/^ RETURNS (date|text|timestamp with time zone|boolean)$/,
 	qr/^ (STABLE|STABLE PARALLEL SAFE STRICT|LANGUAGE c)$/,

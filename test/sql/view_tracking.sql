@@ -250,6 +250,15 @@ SELECT (SELECT array_agg(row(user_id + 100, version_id, artifact_id, view_count,
           FROM presence_tracking.artifact_access WHERE user_id BETWEEN 101 AND 103)
      = (SELECT array_agg(row(user_id, last_viewed_at) ORDER BY user_id)
           FROM presence_tracking.artifact_access WHERE user_id BETWEEN 201 AND 203) AS access_equal;
+-- Events that continue the stored session of their pair add to its calls,
+-- as record_view does.
+SELECT * FROM presence_tracking.import_views(ARRAY[101, 101], ARRAY[7, 7], ARRAY[70, 70],
+    ARRAY[(SELECT last_viewed_at + interval '10 min' FROM presence_tracking.artifact_version_stats WHERE user_id = 101 AND version_id = 70),
+          (SELECT last_viewed_at + interval '20 min' FROM presence_tracking.artifact_version_stats WHERE user_id = 101 AND version_id = 70)]);
+SELECT presence_tracking.record_view(201, 7, 70, last_viewed_at + interval '10 min') AS opened FROM presence_tracking.artifact_version_stats WHERE user_id = 201 AND version_id = 70;
+SELECT presence_tracking.record_view(201, 7, 70, last_viewed_at + interval '10 min') AS opened FROM presence_tracking.artifact_version_stats WHERE user_id = 201 AND version_id = 70;
+SELECT user_id, view_count, session_hits, last_viewed_at FROM presence_tracking.artifact_version_stats
+ WHERE user_id IN (101, 201) AND version_id = 70 ORDER BY 1;
 -- Again: every event is older than its pair's last view, or equal to it
 -- (inside that session).  Events of an artifact tracked 'off' are skipped.
 SELECT presence_tracking.set_tracking(3, 'off');

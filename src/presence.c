@@ -31,8 +31,6 @@ PG_FUNCTION_INFO_V1(presence_tracking_active_count);
 PG_FUNCTION_INFO_V1(presence_tracking_user_presence);
 PG_FUNCTION_INFO_V1(presence_tracking_recent_viewers);
 
-#define EQ " OPERATOR(pg_catalog.=) "
-
 /*
  * $1 artifact, $2 version or NULL, $3 ttl.  One row per user: the most
  * recent version they beat on; newest first.

@@ -16,6 +16,12 @@
 #include "utils/timestamp.h"
 
 /*
+ * Equality in SQL the writers and readers run: pg_catalog's operator by name,
+ * so that no operator on a caller's search_path can stand in for it.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+
+/*
  * A window has passed: the stored time lies at or before the start of the
  * window (of length debounce or ttl) that ends at the call, window_start =
  * at - length (pt_window_start).  Exactly one length apart counts as passed.

@@ -67,8 +67,6 @@
 #define BUCKET_LOCK_TAG 0x5056
 #define PAIR_LOCK_TAG 0x5057
 
-#define EQ " OPERATOR(pg_catalog.=) "
-
 /* The longest NOTIFY payload PostgreSQL accepts, plus one (as in async.c). */
 #define NOTIFY_MAX_PAYLOAD (BLCKSZ - NAMEDATALEN - 128)
 

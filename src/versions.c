@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "presence_tracking.h"
+#include "rules.h"
 #include "compat.h"
 
 #include "access/genam.h"
@@ -32,8 +33,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
-
-#define EQ " OPERATOR(pg_catalog.=) "
 
 /* $1 versions, $2 artifacts (arrays; element i is one pair). */
 static const char insert_sql[] =

@@ -138,7 +138,6 @@ typedef struct ViewCall
 	Oid			argtypes[5];
 	Datum		values[5];		/* $1 user, $2 artifact, $3 version, $4 at, $5 at - debounce */
 	bool		release_1_4;	/* day rows and tracking modes */
-	TrackingMode mode;
 	bool		new_session;
 } ViewCall;
 
@@ -283,14 +282,14 @@ write_view(void *arg)
 	static PtPlan days_slot;
 	static PtPlan unread_only_slot;
 	ViewCall   *c = arg;
+	TrackingMode mode = c->release_1_4 ? tracking_mode(c) : TRACKING_FULL;
 	SessionState state;
 	SPIPlanPtr	plan;
 	bool		isnull;
 	int			ret;
 
 	c->new_session = false;
-	c->mode = c->release_1_4 ? tracking_mode(c) : TRACKING_FULL;
-	if (c->mode == TRACKING_OFF)
+	if (mode == TRACKING_OFF)
 		return;
 	state = continue_session(c);
 	if (state == SESSION_CONTINUED)
@@ -300,7 +299,7 @@ write_view(void *arg)
 		pt_check_versions(c->fcinfo, c->key_type, 1, &c->values[2], &c->values[1]);
 	if (!c->release_1_4)
 		plan = pt_plan(&upsert_slot, c->fcinfo, record_view_sql, 5, c->argtypes);
-	else if (c->mode == TRACKING_UNREAD_ONLY)
+	else if (mode == TRACKING_UNREAD_ONLY)
 		plan = pt_plan(&unread_only_slot, c->fcinfo, unread_only_sql, 5, c->argtypes);
 	else
 		plan = pt_plan(&days_slot, c->fcinfo, record_view_days_sql, 5, c->argtypes);
@@ -373,7 +372,6 @@ presence_tracking_day_start(PG_FUNCTION_ARGS)
  * others one.  Returns the previous mode.  Written as the writers write
  * (definer.c): presence_tracking_writer may call it, not write the table.
  */
-#define EQ " OPERATOR(pg_catalog.=) "
 static const char set_tracking_sql[] =
 "WITH previous AS ("
 "  SELECT t.mode FROM @extschema@.artifact_tracking t WHERE t.artifact_id" EQ "$1 FOR UPDATE"

@@ -87,6 +87,10 @@ extern TimestampTz pt_window_start(TimestampTz at, int seconds);
 extern void pt_write_as_definer(FunctionCallInfo fcinfo, void (*write) (void *arg), void *arg);
 extern void pt_pin_search_path(void);
 
+/* citus.c: tables in Citus's shards, and worker nodes (issue 14). */
+extern bool pt_citus_table(Oid relid);
+extern bool pt_citus_worker_node(void);
+
 /* plans.c: saved SPI plans, one per SQL function. */
 typedef struct PtPlan
 {

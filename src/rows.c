@@ -98,7 +98,8 @@ pt_rows_open(PtRows *t, Oid schema, const char *relname)
 	if (pt_force_sql_path)
 		return false;
 	relid = get_relname_relid(relname, schema);
-	if (!OidIsValid(relid))
+	/* A Citus table's rows are in its shards, not here (citus.c). */
+	if (!OidIsValid(relid) || pt_citus_table(relid))
 		return false;
 	rel = table_open(relid, RowExclusiveLock);
 	constr = RelationGetDescr(rel)->constr;

@@ -48,6 +48,16 @@ static const char conflict_sql[] =
 " WHERE m.artifact_id OPERATOR(pg_catalog.<>) b.a"
 " LIMIT 1";
 
+/*
+ * The stored artifact of each pair's version, NULL when not stored, in the
+ * pairs' order: $1 versions, $2 artifacts.
+ */
+static const char stored_sql[] =
+"SELECT m.artifact_id"
+"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS b(v, a, i)"
+"  LEFT JOIN @extschema@.artifact_versions m ON m.version_id" EQ "b.v"
+" ORDER BY b.i";
+
 static void pt_version_mismatch(Oid key_type, Datum version, Datum stored_artifact,
 								Datum artifact) pg_attribute_noreturn();
 
@@ -94,6 +104,40 @@ unknown_versions(Oid table, Oid key_type, int n, Datum *versions, Datum *artifac
 	return unknown;
 }
 
+/* The same, with SQL, where artifact_versions is a Citus reference table. */
+static int
+unknown_versions_in_citus(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions,
+						  Datum *artifacts)
+{
+	static PtPlan stored_slot;
+	Oid			array_type = get_array_type(key_type);
+	Oid			argtypes[2] = {array_type, array_type};
+	Datum		values[2];
+	int			unknown = 0;
+	int			ret;
+
+	values[0] = pt_key_array(key_type, n, versions);
+	values[1] = pt_key_array(key_type, n, artifacts);
+	ret = SPI_execute_plan(pt_plan(&stored_slot, fcinfo, stored_sql, 2, argtypes),
+						   values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != (uint64) n)
+		elog(ERROR, "artifact_versions read failed: %s", SPI_result_code_string(ret));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		stored = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			pt_check_stored_artifact(key_type, versions[i], stored, artifacts[i]);
+			continue;
+		}
+		versions[unknown] = versions[i];
+		artifacts[unknown++] = artifacts[i];
+	}
+	return unknown;
+}
+
 /*
  * Records the n pairs (versions[i], artifacts[i]) not seen before, then
  * refuses the call when one names a version stored under another artifact.
@@ -112,7 +156,10 @@ pt_check_versions(FunctionCallInfo fcinfo, Oid key_type, int n, Datum *versions,
 
 	if (n == 0 || !OidIsValid(table))
 		return;
-	n = unknown_versions(table, key_type, n, versions, artifacts);
+	if (pt_citus_table(table))
+		n = unknown_versions_in_citus(fcinfo, key_type, n, versions, artifacts);
+	else
+		n = unknown_versions(table, key_type, n, versions, artifacts);
 	if (n == 0)
 		return;
 	values[0] = pt_key_array(key_type, n, versions);

@@ -63,13 +63,16 @@ PG_FUNCTION_INFO_V1(presence_tracking_set_tracking);
 "    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END," \
 "    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at") \
 "  RETURNING g.session_hits OPERATOR(pg_catalog.=) 1 AS new_session"
-#define LEDGER_INSERT \
-"  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)" \
-"  SELECT $1, $2, $3, $4 FROM stats WHERE stats.new_session"
-#define DAY_UPSERT \
-"  INSERT INTO @extschema@.artifact_view_days AS d (user_id, version_id, day, artifact_id, views)" \
-"  SELECT $1, $3, @extschema@.view_day($4), $2, 1 FROM stats WHERE stats.new_session" \
+#define LEDGER_INSERT_INTO \
+"  INSERT INTO @extschema@.artifact_views (user_id, artifact_id, version_id, viewed_at)"
+#define LEDGER_ROW "$1, $2, $3, $4"
+#define LEDGER_INSERT LEDGER_INSERT_INTO " SELECT " LEDGER_ROW " FROM stats WHERE stats.new_session"
+#define DAY_INSERT_INTO \
+"  INSERT INTO @extschema@.artifact_view_days AS d (user_id, version_id, day, artifact_id, views)"
+#define DAY_ROW "$1, $3, @extschema@.view_day($4), $2, 1"
+#define DAY_ON_CONFLICT \
 "  ON CONFLICT (user_id, version_id, day) DO UPDATE SET views = d.views OPERATOR(pg_catalog.+) 1"
+#define DAY_UPSERT DAY_INSERT_INTO " SELECT " DAY_ROW " FROM stats WHERE stats.new_session" DAY_ON_CONFLICT
 #define ACCESS_UPSERT \
 "  INSERT INTO @extschema@.artifact_access AS a (user_id, artifact_id, last_viewed_at)" \
 "  VALUES ($1, $2, $4)" \
@@ -92,20 +95,36 @@ static const char record_view_days_sql[] =
  * aggregate row, its times, the access row) and no session: view_count
  * stays, no ledger or day row, and the call returns false.
  */
-static const char unread_only_sql[] =
-"WITH stats AS ("
-"  INSERT INTO @extschema@.artifact_version_stats AS g"
-"    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)"
-"  VALUES ($1, $3, $2, 0, $4, $4, 1)"
-"  ON CONFLICT (user_id, version_id) DO UPDATE SET"
-"    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END,"
-"    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at")
+#define UNREAD_ONLY_UPSERT \
+"  INSERT INTO @extschema@.artifact_version_stats AS g" \
+"    (user_id, version_id, artifact_id, view_count, first_viewed_at, last_viewed_at, session_hits)" \
+"  VALUES ($1, $3, $2, 0, $4, $4, 1)" \
+"  ON CONFLICT (user_id, version_id) DO UPDATE SET" \
+"    session_hits = CASE WHEN " NEW_SESSION " THEN 1 ELSE g.session_hits OPERATOR(pg_catalog.+) 1 END," \
+"    last_viewed_at = " PT_LATEST_SQL("g.last_viewed_at", "EXCLUDED.last_viewed_at") \
 "  RETURNING false AS new_session"
-"), access AS (" ACCESS_UPSERT ")"
+static const char unread_only_sql[] =
+"WITH stats AS (" UNREAD_ONLY_UPSERT "), access AS (" ACCESS_UPSERT ")"
 " SELECT new_session FROM stats";
 
 /* The access tier alone, for when its row cannot be written in place. */
 static const char access_sql[] = ACCESS_UPSERT;
+
+/*
+ * On a Citus cluster (citus.c), the same parts as statements of their own:
+ * Citus routes each to the user's shard, where a statement of several
+ * data-modifying parts would be planned across nodes and committed in two
+ * phases.  In the same order, so a session is still opened by the one call
+ * that the aggregate row's lock lets through.
+ */
+static const char stats_sql[] = STATS_UPSERT;
+static const char unread_only_stats_sql[] = UNREAD_ONLY_UPSERT;
+static const char ledger_row_sql[] = LEDGER_INSERT_INTO " VALUES (" LEDGER_ROW ")";
+static const char day_row_sql[] = DAY_INSERT_INTO " VALUES (" DAY_ROW ")" DAY_ON_CONFLICT;
+
+/* An artifact's tracking mode, where artifact_tracking is in Citus. */
+static const char tracking_mode_sql[] =
+"SELECT t.mode FROM @extschema@.artifact_tracking t WHERE t.artifact_id" EQ "$2";
 
 /*
  * How an artifact is tracked (set_tracking, 1.4), in the order of
@@ -229,6 +248,31 @@ continue_session(ViewCall *c)
 	return SESSION_CONTINUED;
 }
 
+/* The same, with SQL, where artifact_tracking is a Citus reference table. */
+static TrackingMode
+tracking_mode_in_citus(ViewCall *c)
+{
+	static PtPlan slot;
+	TrackingMode mode = TRACKING_FULL;
+	int			ret;
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(pt_plan(&slot, c->fcinfo, tracking_mode_sql, 5, c->argtypes),
+						   c->values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "artifact_tracking read failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		mode = name == NULL ? TRACKING_FULL : tracking_mode_named(name);
+		if (mode == TRACKING_UNKNOWN)
+			mode = TRACKING_FULL;
+	}
+	pt_spi_finish();
+	return mode;
+}
+
 /*
  * The artifact's tracking mode: a row of artifact_tracking, where only
  * artifacts not at 'full' have one.  Most databases have none, and then the
@@ -247,6 +291,8 @@ tracking_mode(ViewCall *c)
 
 	if (!OidIsValid(relid))
 		return TRACKING_FULL;
+	if (pt_citus_table(relid))
+		return tracking_mode_in_citus(c);
 	rel = table_open(relid, AccessShareLock);
 	if (RelationGetNumberOfBlocks(rel) == 0 || !OidIsValid(RelationGetPrimaryKeyIndex(rel)))
 	{
@@ -274,6 +320,43 @@ tracking_mode(ViewCall *c)
 	return mode;
 }
 
+/* Runs one part of record_view on a cluster; returns its first column. */
+static bool
+run_part(ViewCall *c, PtPlan *slot, const char *sql, int expected)
+{
+	bool		isnull;
+	int			ret = SPI_execute_plan(pt_plan(slot, c->fcinfo, sql, 5, c->argtypes),
+									   c->values, NULL, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "record_view failed: %s", SPI_result_code_string(ret));
+	return ret == SPI_OK_INSERT_RETURNING && SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The statement of write_view in its parts, for a Citus cluster (above). */
+static void
+write_view_in_parts(ViewCall *c, TrackingMode mode)
+{
+	static PtPlan stats_slot;
+	static PtPlan unread_only_slot;
+	static PtPlan ledger_slot;
+	static PtPlan day_slot;
+	static PtPlan access_slot;
+
+	if (mode == TRACKING_UNREAD_ONLY)
+		c->new_session = run_part(c, &unread_only_slot, unread_only_stats_sql,
+								  SPI_OK_INSERT_RETURNING);
+	else
+		c->new_session = run_part(c, &stats_slot, stats_sql, SPI_OK_INSERT_RETURNING);
+	if (c->new_session)
+	{
+		run_part(c, &ledger_slot, ledger_row_sql, SPI_OK_INSERT);
+		run_part(c, &day_slot, day_row_sql, SPI_OK_INSERT);
+	}
+	run_part(c, &access_slot, access_sql, SPI_OK_INSERT);
+}
+
 /* The writes of a call, with the writer's rights (definer.c). */
 static void
 write_view(void *arg)
@@ -297,6 +380,13 @@ write_view(void *arg)
 	pt_spi_connect();
 	if (state == SESSION_UNKNOWN)
 		pt_check_versions(c->fcinfo, c->key_type, 1, &c->values[2], &c->values[1]);
+	if (c->release_1_4 &&
+		pt_citus_table(get_relname_relid("artifact_version_stats", c->schema)))
+	{
+		write_view_in_parts(c, mode);
+		pt_spi_finish();
+		return;
+	}
 	if (!c->release_1_4)
 		plan = pt_plan(&upsert_slot, c->fcinfo, record_view_sql, 5, c->argtypes);
 	else if (mode == TRACKING_UNREAD_ONLY)
@@ -371,6 +461,7 @@ presence_tracking_day_start(PG_FUNCTION_ARGS)
  * set_tracking(artifact_id, mode): an artifact at 'full' has no row, the
  * others one.  Returns the previous mode.  Written as the writers write
  * (definer.c): presence_tracking_writer may call it, not write the table.
+ * The time is a parameter: Citus takes no function in an upsert's SET.
  */
 static const char set_tracking_sql[] =
 "WITH previous AS ("
@@ -378,9 +469,9 @@ static const char set_tracking_sql[] =
 "), removed AS ("
 "  DELETE FROM @extschema@.artifact_tracking t WHERE t.artifact_id" EQ "$1 AND $2" EQ "'full'"
 "), stored AS ("
-"  INSERT INTO @extschema@.artifact_tracking AS t (artifact_id, mode)"
-"  SELECT $1, $2 WHERE $2 OPERATOR(pg_catalog.<>) 'full'"
-"  ON CONFLICT (artifact_id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = pg_catalog.now()"
+"  INSERT INTO @extschema@.artifact_tracking AS t (artifact_id, mode, changed_at)"
+"  SELECT $1, $2, $3 WHERE $2 OPERATOR(pg_catalog.<>) 'full'"
+"  ON CONFLICT (artifact_id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = EXCLUDED.changed_at"
 "   WHERE t.mode OPERATOR(pg_catalog.<>) EXCLUDED.mode"
 ")"
 " SELECT COALESCE((SELECT previous.mode FROM previous), 'full')";
@@ -388,8 +479,8 @@ static const char set_tracking_sql[] =
 typedef struct TrackingCall
 {
 	FunctionCallInfo fcinfo;
-	Oid			argtypes[2];
-	Datum		values[2];
+	Oid			argtypes[3];
+	Datum		values[3];		/* $1 artifact, $2 mode, $3 now() (a parameter: see above) */
 	Datum		previous;		/* in the caller's memory context */
 } TrackingCall;
 
@@ -402,7 +493,7 @@ write_tracking(void *arg)
 	int			ret;
 
 	pt_spi_connect();
-	ret = SPI_execute_plan(pt_plan(&slot, c->fcinfo, set_tracking_sql, 2, c->argtypes),
+	ret = SPI_execute_plan(pt_plan(&slot, c->fcinfo, set_tracking_sql, 3, c->argtypes),
 						   c->values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "set_tracking failed: %s", SPI_result_code_string(ret));
@@ -421,6 +512,7 @@ presence_tracking_set_tracking(PG_FUNCTION_ARGS)
 	c.fcinfo = fcinfo;
 	c.argtypes[0] = pt_key_type(fcinfo);
 	c.argtypes[1] = TEXTOID;
+	c.argtypes[2] = TIMESTAMPTZOID;
 	pt_check_key(fcinfo, 0, c.argtypes[0]);
 	mode = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (mode == NULL || tracking_mode_named(mode) == TRACKING_UNKNOWN)
@@ -430,6 +522,7 @@ presence_tracking_set_tracking(PG_FUNCTION_ARGS)
 				 errhint("The modes are 'full' (the default), 'unread_only' and 'off'.")));
 	c.values[0] = PG_GETARG_DATUM(0);
 	c.values[1] = CStringGetTextDatum(mode);
+	c.values[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	pt_write_as_definer(fcinfo, write_tracking, &c);
 	PG_RETURN_DATUM(c.previous);
 }

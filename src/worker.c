@@ -237,7 +237,7 @@ pt_launcher_main(Datum arg)
 
 /*
  * The schema of the extension in this database, or InvalidOid when it is
- * not installed or predates sessions (1.3).
+ * not installed, predates sessions (1.3) or is on a Citus worker node.
  */
 static Oid
 extension_schema(void)
@@ -263,6 +263,9 @@ extension_schema(void)
 		if (!OidIsValid(relid) || get_attnum(relid, "ended_at") == InvalidAttrNumber)
 			schema = InvalidOid;
 	}
+	/* A cluster's sessions are swept once, by its coordinator (citus.c). */
+	if (OidIsValid(schema) && pt_citus_worker_node())
+		schema = InvalidOid;
 	return schema;
 }
 

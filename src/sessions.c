@@ -120,22 +120,35 @@ static const char move_sessions_sql[] =
  * $6 data, $7 at.  Expired sessions of the pairs were ended first, so an
  * ended row starts a new streak and an open one counts one more beat.
  */
-static const char write_beats_sql[] =
-"INSERT INTO @extschema@.presence AS p"
-"  (artifact_id, user_id, session_id, version_id, last_seen_at, joined_at, beats,"
+#define WRITE_BEATS_INTO \
+"INSERT INTO @extschema@.presence AS p" \
+"  (artifact_id, user_id, session_id, version_id, last_seen_at, joined_at, beats," \
 "   state, data, changed_at)"
+#define WRITE_BEATS_ON_CONFLICT \
+" ON CONFLICT (artifact_id, user_id, session_id, version_id) DO UPDATE SET" \
+"  joined_at = CASE WHEN p.ended_at IS NULL THEN p.joined_at ELSE EXCLUDED.joined_at END," \
+"  beats = CASE WHEN p.ended_at IS NULL THEN p.beats OPERATOR(pg_catalog.+) 1 ELSE 1 END," \
+"  last_seen_at = " PT_LATEST_SQL("p.last_seen_at", "EXCLUDED.last_seen_at") "," \
+"  changed_at = CASE WHEN p.ended_at IS NULL AND p.state" EQ "EXCLUDED.state" \
+"                     AND p.data IS NOT DISTINCT FROM EXCLUDED.data" \
+"                    THEN p.changed_at ELSE EXCLUDED.changed_at END," \
+"  state = EXCLUDED.state, data = EXCLUDED.data, ended_at = NULL, end_reason = NULL"
+static const char write_beats_sql[] =
+WRITE_BEATS_INTO
 "SELECT b.a, b.u, b.s, b.v, $7, $7, 1, b.st, b.d, $7"
 "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 "                  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
 "       AS b(a, u, s, v, st, d)"
-" ON CONFLICT (artifact_id, user_id, session_id, version_id) DO UPDATE SET"
-"  joined_at = CASE WHEN p.ended_at IS NULL THEN p.joined_at ELSE EXCLUDED.joined_at END,"
-"  beats = CASE WHEN p.ended_at IS NULL THEN p.beats OPERATOR(pg_catalog.+) 1 ELSE 1 END,"
-"  last_seen_at = " PT_LATEST_SQL("p.last_seen_at", "EXCLUDED.last_seen_at") ","
-"  changed_at = CASE WHEN p.ended_at IS NULL AND p.state" EQ "EXCLUDED.state"
-"                     AND p.data IS NOT DISTINCT FROM EXCLUDED.data"
-"                    THEN p.changed_at ELSE EXCLUDED.changed_at END,"
-"  state = EXCLUDED.state, data = EXCLUDED.data, ended_at = NULL, end_reason = NULL";
+WRITE_BEATS_ON_CONFLICT;
+
+/*
+ * One beat, the same way, with the same parameters as single values: on a
+ * Citus cluster, where an INSERT from a function goes through the
+ * coordinator and commits in two phases, and a row of values goes straight
+ * to its shard.
+ */
+static const char write_beat_sql[] =
+WRITE_BEATS_INTO " VALUES ($1, $2, $3, $4, $7, $7, 1, $5, $6, $7)" WRITE_BEATS_ON_CONFLICT;
 
 /* leave(): $1 artifact, $2 user, $3 session or NULL (all), $4 now. */
 static const char leave_sql[] =
@@ -209,6 +222,7 @@ typedef struct Call
 	Datum		leave_session;	/* leave(): the session, or 0 for all */
 	int			few_pairs;		/* up to this many pairs, lock pairs, not buckets */
 	TimestampTz delete_before;	/* purge: delete open sessions seen before this */
+	bool		in_citus;		/* presence is in Citus's shards (citus.c) */
 	uint64		ended;			/* sessions the sweep ended */
 	uint64		deleted;		/* sessions purge deleted */
 } Call;
@@ -234,6 +248,7 @@ call_init(Call *c, FunctionCallInfo fcinfo, Oid plan_owner, Oid schema, Oid key_
 	c->at = at;
 	c->window_start = pt_window_start(at, pt_ttl);
 	c->few_pairs = FEW_PAIRS;
+	c->in_citus = pt_citus_table(get_relname_relid("presence", schema));
 }
 
 static int
@@ -645,6 +660,20 @@ plan(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * A statement over the pairs, whose $1 is their artifacts.  On a Citus
+ * cluster it also names them as a list, so that Citus sends it to their
+ * shards alone (one, for one pair) rather than to every shard.  Not on one
+ * node, where the list would read every session of those artifacts.
+ */
+static SPIPlanPtr
+plan_for_pairs(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (c->in_citus)
+		sql = psprintf("%s AND p.artifact_id" EQ "ANY ($1)", sql);
+	return plan(c, slot, sql, nargs, argtypes);
+}
+
+/*
  * Reads the open sessions of the settled pairs into their "before" (first
  * read) or "after" shown rows.  Copies what it keeps out of SPI's memory.
  */
@@ -663,7 +692,7 @@ read_open_sessions(Call *c, bool first)
 	 * READ transaction that writes a row changed since its snapshot still
 	 * fails with 40001.
 	 */
-	ret = SPI_execute_snapshot(plan(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
+	ret = SPI_execute_snapshot(plan_for_pairs(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
 							   GetLatestSnapshot(), InvalidSnapshot, false, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "presence read failed: %s", SPI_result_code_string(ret));
@@ -721,7 +750,7 @@ delete_stale_sessions(Call *c)
 	static PtPlan slot;
 	Oid			argtypes[3] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID};
 	Datum		values[3] = {pair_keys(c, false), pair_keys(c, true), TimestampTzGetDatum(c->delete_before)};
-	int			ret = SPI_execute_plan(plan(c, &slot, delete_stale_sql, 3, argtypes), values, NULL,
+	int			ret = SPI_execute_plan(plan_for_pairs(c, &slot, delete_stale_sql, 3, argtypes), values, NULL,
 									   false, 0);
 
 	if (ret != SPI_OK_DELETE)
@@ -736,7 +765,7 @@ end_expired_sessions(Call *c)
 	Oid			argtypes[4] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID, INTERVALOID};
 	Datum		values[4] = {pair_keys(c, false), pair_keys(c, true),
 		TimestampTzGetDatum(c->window_start), IntervalPGetDatum(pt_seconds_interval(pt_ttl))};
-	int			ret = SPI_execute_plan(plan(c, &slot, end_expired_sql, 4, argtypes), values, NULL,
+	int			ret = SPI_execute_plan(plan_for_pairs(c, &slot, end_expired_sql, 4, argtypes), values, NULL,
 									   false, 0);
 
 	if (ret != SPI_OK_UPDATE)
@@ -861,6 +890,35 @@ settle(Call *c, void (*write) (Call *c))
 	}
 }
 
+/* The n beats of the arrays, a statement each (write_beat_sql). */
+static void
+write_beats_one_by_one(Call *c, int n, Datum *artifacts, Datum *users, Datum *sessions,
+					   Datum *versions, Datum *states, Datum *data, bool *data_nulls)
+{
+	static PtPlan slot;
+	Oid			argtypes[7] = {c->key_type, c->key_type, TEXTOID, c->key_type, TEXTOID, JSONBOID,
+	TIMESTAMPTZOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+
+	for (int i = 0; i < n; i++)
+	{
+		int			ret;
+
+		values[0] = artifacts[i];
+		values[1] = users[i];
+		values[2] = sessions[i];
+		values[3] = versions[i];
+		values[4] = states[i];
+		values[5] = data[i];
+		nulls[5] = data_nulls[i] ? 'n' : ' ';
+		values[6] = TimestampTzGetDatum(c->at);
+		ret = SPI_execute_plan(plan(c, &slot, write_beat_sql, 7, argtypes), values, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "presence write failed: %s", SPI_result_code_string(ret));
+	}
+}
+
 /* The beats of the settled pairs, through SQL. */
 static void
 write_settled_beats(Call *c)
@@ -926,7 +984,7 @@ write_settled_beats(Call *c)
 				PointerGetDatum(construct_array(ns, named, TEXTOID, -1, false, TYPALIGN_INT)),
 			pt_key_array(c->key_type, named, nv)};
 
-			ret = SPI_execute_plan(plan(c, &move_slot, move_sessions_sql, 4, move_types),
+			ret = SPI_execute_plan(plan_for_pairs(c, &move_slot, move_sessions_sql, 4, move_types),
 								   move_values, NULL, false, 0);
 			if (ret != SPI_OK_DELETE)
 				elog(ERROR, "presence session move failed: %s", SPI_result_code_string(ret));
@@ -942,6 +1000,11 @@ write_settled_beats(Call *c)
 	values[5] = PointerGetDatum(construct_md_array(data, data_nulls, 1, dims, lbs, JSONBOID, -1,
 												   false, TYPALIGN_INT));
 	values[6] = TimestampTzGetDatum(c->at);
+	if (c->in_citus)
+	{
+		write_beats_one_by_one(c, n, artifacts, users, sessions, versions, states, data, data_nulls);
+		return;
+	}
 	ret = SPI_execute_plan(plan(c, &write_slot, write_beats_sql, 7, argtypes), values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "presence write failed: %s", SPI_result_code_string(ret));

@@ -45,6 +45,11 @@ run_suite regression "regression, SQL path only" check-regress sql
 run_suite isolation "isolation" check-isolation default
 run_suite isolation "isolation, SQL path only" check-isolation sql
 run_suite tap "tap" installcheck-tap default
+# The cluster suite needs Citus, which has no Debian package: say when it is skipped.
+if [[ " $suites " == *" tap "* && ${PROVE_TESTS:-009_citus} == *009_citus* ]] &&
+   [ ! -f "$("$PG_BIN/pg_config" --pkglibdir)/citus.so" ]; then
+  echo "cluster suite (test/t/009_citus.pl) skipped: Citus not installed"
+fi
 # The browser suite runs from the source tree (the example's node modules
 # live there), with its own throwaway server (test/browser/run.sh).
 case " $suites " in *" browser "*)

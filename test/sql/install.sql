@@ -48,6 +48,18 @@ SELECT name, CASE WHEN name = 'presence_tracking.force_sql_path' THEN '' ELSE se
        unit, context FROM pg_settings
  WHERE name LIKE 'presence_tracking.%' ORDER BY name;
 
+-- Citus (1.5): not here, so the tables are not distributed, and
+-- distribute() refuses with feature_not_supported and a hint.
+SELECT presence_tracking.distributed(), presence_tracking.on_citus_worker();
+\set VERBOSITY default
+DO $$
+BEGIN
+    PERFORM presence_tracking.distribute();
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'distribute() refused (%): %', SQLSTATE, SQLERRM;
+END $$;
+SELECT presence_tracking.distribute();
+
 DROP EXTENSION presence_tracking;
 SELECT count(*) AS functions_left FROM pg_proc WHERE pronamespace = 'presence_tracking'::regnamespace;
 DROP SCHEMA presence_tracking;

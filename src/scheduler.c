@@ -285,6 +285,23 @@ drops_extension(Node *parsetree, Oid extension, Oid schema)
 }
 
 /*
+ * On a Citus coordinator, the shards go first: Citus leaves those of tables
+ * an extension owns when the extension is dropped (drop_shards(), 1.5).
+ */
+static void
+drop_shards(Oid schema)
+{
+	int			ret;
+
+	pt_spi_connect();
+	ret = SPI_execute(psprintf("SELECT %s.drop_shards()", quote_identifier(get_namespace_name(schema))),
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "drop_shards failed: %s", SPI_result_code_string(ret));
+	pt_spi_finish();
+}
+
+/*
  * Event trigger on ddl_command_start for DROP EXTENSION, DROP SCHEMA and
  * DROP OWNED: when the command drops this extension, remove the job first,
  * in the same transaction, so a failed drop keeps it and a successful one
@@ -310,6 +327,10 @@ presence_tracking_on_drop(PG_FUNCTION_ARGS)
 		!drops_extension(trigdata->parsetree, extension, pt_schema(fcinfo)) ||
 		!pt_extension_ownercheck(extension, GetUserId()))
 		PG_RETURN_NULL();
+
+	if (pt_citus_table(get_relname_relid("artifact_version_stats", pt_schema(fcinfo))) &&
+		!pt_citus_worker_node())
+		drop_shards(pt_schema(fcinfo));
 
 	switch (cron_place(&cron_database))
 	{

@@ -87,9 +87,6 @@ my @changes_1_4_removed = (
 	qr/^column artifact_views_pkey\.\w+ /,
 );
 my @changes_1_4_added = (
-	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND presence_tracking\.check_tracked\(/,
-	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
-	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AND \(NOT \(EXISTS \( SELECT$/,
 	qr/^\s+FROM presence_tracking\.artifact_tracking t$/,
 	qr/^\s+WHERE \(t\.artifact_id = s\.artifact_id\)\)\)\)\)$/,
 	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(day_start|record_view_1_4|restoring_dump|set_tracking|view_day)\$function\$$/,
@@ -105,6 +102,24 @@ my @changes_1_4_added = (
 	qr/^relation presence_tracking\.($new_table_1_4)(_pkey|_unfolded_idx)? kind=[ri] /,
 	qr/^relation presence_tracking\.artifact_views kind=p .*,presence_tracking_definer=a\/\w+\}$/,
 );
+# Release 1.5: Citus.  forget_user and maintain_views are PL/pgSQL (one
+# line); version_viewers and artifact_matrix check the mode in a subquery
+# (so from a release before 1.4 only the 1.5 lines of those appear).
+my @new_functions_1_5 = qw(distribute distributed drop_shards on_citus_worker);
+my $new_function_1_5 = join('|', @new_functions_1_5);
+my @changes_1_5_removed = (
+	qr/^function presence_tracking\.(forget_user|maintain_views)\(/,
+	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND presence_tracking\.check_tracked\(/,
+	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
+	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AND \(NOT \(EXISTS \( SELECT$/,
+);
+my @changes_1_5_added = (
+	qr/^function presence_tracking\.($new_function_1_5|forget_user|maintain_views)\(/,
+	qr/^member function presence_tracking\.($new_function_1_5)\(/,
+	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND \( SELECT presence_tracking\.check_tracked\(/,
+	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
+	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AS check_tracked\) AND \(NOT \(EXISTS \( SELECT$/,
+);
 my %changes_since = (
 	'1.0' => {
 		removed => [
@@ -113,19 +128,23 @@ my %changes_since = (
 			qr/^constraint presence_tracking\.presence presence_beats_check CHECK \(\(beats > 0\)\)$/,
 			@changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed,
 		],
-		added => [ @changes_1_2_added, @changes_1_3_added, @changes_1_4_added ],
+		added => [ @changes_1_2_added, @changes_1_3_added, @changes_1_4_added, @changes_1_5_added ],
 	},
 	'1.1' => {
 		removed => [ @changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed ],
-		added   => [ @changes_1_2_added,   @changes_1_3_added,   @changes_1_4_added ],
+		added   => [ @changes_1_2_added,   @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added ],
 	},
 	'1.2' => {
 		removed => [ @changes_1_3_removed, @changes_1_4_removed ],
-		added   => [ @changes_1_3_added,   @changes_1_4_added ],
+		added   => [ @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added ],
 	},
 	'1.3' => {
 		removed => [@changes_1_4_removed],
-		added   => [@changes_1_4_added],
+		added   => [ @changes_1_4_added,   @changes_1_5_added ],
+	},
+	'1.4' => {
+		removed => [@changes_1_5_removed],
+		added   => [@changes_1_5_added],
 	},);
 my @old_versions = sort keys %changes_since;
 

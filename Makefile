@@ -48,7 +48,7 @@ PROVE_FLAGS = --verbose
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-else ifneq ($(filter-out run stop demo test bench soak valgrind help,$(or $(MAKECMDGOALS),all)),)
+else ifneq ($(filter-out run stop demo test bench bench-citus soak valgrind help,$(or $(MAKECMDGOALS),all)),)
 $(error PGXS not found through PG_CONFIG=$(PG_CONFIG): install postgresql-server-dev-15 (make run and make test do it for you), or set PG_CONFIG to your server's pg_config)
 endif
 
@@ -99,6 +99,9 @@ test:
 	@bash scripts/test.sh
 bench:
 	@bash bench/run.sh
+# record_view and heartbeat on a local Citus cluster against one server (needs Citus).
+bench-citus:
+	@bash bench/citus.sh
 # The regression and isolation suites under Valgrind Memcheck (not in make test: slow).
 valgrind:
 	@bash scripts/valgrind.sh
@@ -112,8 +115,9 @@ help:
 	@echo 'make stop      stop the server of make run (PT_DATA=... make stop for another data directory)'
 	@echo 'make demo      the live face pile in the browser, on the make run server (PT_DATA, PT_PORT; PT_WEB_PORT, default 8080)'
 	@echo 'make bench     the benchmark against bench/handwritten.sql, about 20 minutes (bench/README.md)'
+	@echo 'make bench-citus  record_view and heartbeat on a local Citus cluster against one server, about 5 minutes (needs Citus)'
 	@echo 'make soak      the soak test alone, for PT_SOAK_SECONDS (default 300)'
 	@echo 'make valgrind  the regression and isolation suites under Valgrind Memcheck, about 4 minutes'
 	@echo 'make help      this list'
 
-.PHONY: run stop demo test bench soak valgrind help check-regress check-isolation installcheck-tap installcheck-regress installcheck-isolation
+.PHONY: run stop demo test bench bench-citus soak valgrind help check-regress check-isolation installcheck-tap installcheck-regress installcheck-isolation

@@ -4,7 +4,8 @@
 # on the same machine, same pgbench scripts as make bench (bench/pgbench),
 # in alternating rounds; prints the median tps of each and their ratio.
 # Needs Citus installed (scripts/install-citus.sh, or Citus's packages).
-# About 5 minutes.  BENCH_SECONDS (default 15) per run, BENCH_ROUNDS (3).
+# About 4 minutes.  BENCH_SECONDS (default 15) per run, BENCH_ROUNDS (3);
+# BENCH_KEEP=1 leaves the servers running (in BENCH_DIR) for a look.
 set -euo pipefail
 BENCH_HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/presence_tracking_citus_bench}
@@ -18,7 +19,7 @@ bench_preflight
 ports=(54410 54411 54412 54413)          # single, coordinator, worker, worker
 names=(single coordinator worker1 worker2)
 stop_all() { for n in "${names[@]}"; do server_stop "$BENCH_DIR/$n" 2>/dev/null || true; done; }
-trap stop_all EXIT
+[ -n "${BENCH_KEEP:-}" ] || trap stop_all EXIT
 stop_all
 rm -rf "$BENCH_DIR"; mkdir -p "$BENCH_DIR"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$BENCH_DIR"

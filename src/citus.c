@@ -40,10 +40,17 @@ static KnownRelation known[KNOWN_RELATIONS];
 static int	nknown = 0;
 static bool callback_registered = false;
 
+/* A relation's cache entry was invalidated (all of them: InvalidOid). */
 static void
 forget_relations(Datum arg, Oid relid)
 {
-	nknown = 0;
+	for (int i = 0; i < nknown;)
+	{
+		if (!OidIsValid(relid) || known[i].relid == relid)
+			known[i] = known[--nknown];
+		else
+			i++;
+	}
 }
 
 /* Whether pg_dist_partition lists relid; false where Citus is absent. */
@@ -51,6 +58,8 @@ static bool
 listed_by_citus(Oid relid)
 {
 	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	Oid			index = get_relname_relid("pg_dist_partition_logical_relid_index",
+										  PG_CATALOG_NAMESPACE);
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
@@ -59,9 +68,9 @@ listed_by_citus(Oid relid)
 	if (!OidIsValid(catalog))
 		return false;
 	rel = table_open(catalog, AccessShareLock);
-	/* logicalrelid, the first column, is a regclass: an OID. */
+	/* logicalrelid, the first column (and the index's), is a regclass: an OID. */
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	scan = systable_beginscan(rel, index, OidIsValid(index), NULL, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

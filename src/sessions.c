@@ -249,6 +249,13 @@ call_init(Call *c, FunctionCallInfo fcinfo, Oid plan_owner, Oid schema, Oid key_
 	c->window_start = pt_window_start(at, pt_ttl);
 	c->few_pairs = FEW_PAIRS;
 	c->in_citus = pt_citus_table(get_relname_relid("presence", schema));
+	/* The pair locks and the events of a cluster are its coordinator's. */
+	if (c->in_citus && pt_citus_worker_node())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("presence is written through the coordinator of the Citus cluster"),
+				 errdetail("This is a worker node: the locks that order a user's sessions and the events listeners hear are the coordinator's."),
+				 errhint("Connect to the coordinator to call the presence writers.")));
 }
 
 static int
@@ -666,11 +673,12 @@ plan(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
  * node, where the list would read every session of those artifacts.
  */
 static SPIPlanPtr
-plan_for_pairs(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
+plan_for_pairs(Call *c, PtPlan slots[2], const char *sql, int nargs, Oid *argtypes)
 {
+	/* A plan of each text: a backend may outlive distribute(). */
 	if (c->in_citus)
-		sql = psprintf("%s AND p.artifact_id" EQ "ANY ($1)", sql);
-	return plan(c, slot, sql, nargs, argtypes);
+		return plan(c, &slots[1], psprintf("%s AND p.artifact_id" EQ "ANY ($1)", sql), nargs, argtypes);
+	return plan(c, &slots[0], sql, nargs, argtypes);
 }
 
 /*
@@ -680,7 +688,7 @@ plan_for_pairs(Call *c, PtPlan *slot, const char *sql, int nargs, Oid *argtypes)
 static void
 read_open_sessions(Call *c, bool first)
 {
-	static PtPlan slot;
+	static PtPlan slots[2];
 	Oid			argtypes[2] = {key_array_type(c), key_array_type(c)};
 	Datum		values[2] = {pair_keys(c, false), pair_keys(c, true)};
 	int			ret;
@@ -692,7 +700,7 @@ read_open_sessions(Call *c, bool first)
 	 * READ transaction that writes a row changed since its snapshot still
 	 * fails with 40001.
 	 */
-	ret = SPI_execute_snapshot(plan_for_pairs(c, &slot, open_sessions_sql, 2, argtypes), values, NULL,
+	ret = SPI_execute_snapshot(plan_for_pairs(c, slots, open_sessions_sql, 2, argtypes), values, NULL,
 							   GetLatestSnapshot(), InvalidSnapshot, false, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "presence read failed: %s", SPI_result_code_string(ret));
@@ -747,10 +755,10 @@ read_open_sessions(Call *c, bool first)
 static void
 delete_stale_sessions(Call *c)
 {
-	static PtPlan slot;
+	static PtPlan slots[2];
 	Oid			argtypes[3] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID};
 	Datum		values[3] = {pair_keys(c, false), pair_keys(c, true), TimestampTzGetDatum(c->delete_before)};
-	int			ret = SPI_execute_plan(plan_for_pairs(c, &slot, delete_stale_sql, 3, argtypes), values, NULL,
+	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, delete_stale_sql, 3, argtypes), values, NULL,
 									   false, 0);
 
 	if (ret != SPI_OK_DELETE)
@@ -761,11 +769,11 @@ delete_stale_sessions(Call *c)
 static void
 end_expired_sessions(Call *c)
 {
-	static PtPlan slot;
+	static PtPlan slots[2];
 	Oid			argtypes[4] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID, INTERVALOID};
 	Datum		values[4] = {pair_keys(c, false), pair_keys(c, true),
 		TimestampTzGetDatum(c->window_start), IntervalPGetDatum(pt_seconds_interval(pt_ttl))};
-	int			ret = SPI_execute_plan(plan_for_pairs(c, &slot, end_expired_sql, 4, argtypes), values, NULL,
+	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, end_expired_sql, 4, argtypes), values, NULL,
 									   false, 0);
 
 	if (ret != SPI_OK_UPDATE)
@@ -899,8 +907,9 @@ write_beats_one_by_one(Call *c, int n, Datum *artifacts, Datum *users, Datum *se
 	Oid			argtypes[7] = {c->key_type, c->key_type, TEXTOID, c->key_type, TEXTOID, JSONBOID,
 	TIMESTAMPTZOID};
 	Datum		values[7];
-	char		nulls[7] = "       ";
+	char		nulls[7];
 
+	memset(nulls, ' ', sizeof(nulls));
 	for (int i = 0; i < n; i++)
 	{
 		int			ret;
@@ -923,7 +932,7 @@ write_beats_one_by_one(Call *c, int n, Datum *artifacts, Datum *users, Datum *se
 static void
 write_settled_beats(Call *c)
 {
-	static PtPlan move_slot;
+	static PtPlan move_slots[2];
 	static PtPlan write_slot;
 	Oid			keys = key_array_type(c);
 	Oid			argtypes[7] = {keys, keys, TEXTARRAYOID, keys, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
@@ -984,7 +993,7 @@ write_settled_beats(Call *c)
 				PointerGetDatum(construct_array(ns, named, TEXTOID, -1, false, TYPALIGN_INT)),
 			pt_key_array(c->key_type, named, nv)};
 
-			ret = SPI_execute_plan(plan_for_pairs(c, &move_slot, move_sessions_sql, 4, move_types),
+			ret = SPI_execute_plan(plan_for_pairs(c, move_slots, move_sessions_sql, 4, move_types),
 								   move_values, NULL, false, 0);
 			if (ret != SPI_OK_DELETE)
 				elog(ERROR, "presence session move failed: %s", SPI_result_code_string(ret));

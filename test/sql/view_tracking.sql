@@ -45,6 +45,19 @@ SELECT presence_tracking.fold_engagement() AS day_rows_folded;
 SELECT (SELECT array_agg(e) FROM presence_tracking.artifact_engagement(1, '2026-01-01', '2026-01-31') e)
      = (SELECT array_agg(l) FROM pg_temp.ledger_engagement(1, '2026-01-01', '2026-01-31') l) AS equals_ledger;
 SELECT artifact_id, day, version_id, views, unique_viewers FROM presence_tracking.artifact_engagement ORDER BY 1, 2, 3;
+-- The fold of a Citus cluster (1.5: maintain_views() runs it where the tables
+-- are distributed; it is plain SQL and gives the same rollup here), on new
+-- sessions of folded and of new day rows; rolled back.
+BEGIN;
+SELECT presence_tracking.record_view(1, 1, 10, '2026-01-05 23:30+00') AS s7,
+       presence_tracking.record_view(4, 1, 11, '2026-01-06 08:00+00') AS s8;
+SELECT presence_tracking.fold_engagement_in_cluster() AS day_rows_folded;
+SELECT (SELECT array_agg(e) FROM presence_tracking.artifact_engagement(1, '2026-01-01', '2026-01-31') e)
+     = (SELECT array_agg(l) FROM pg_temp.ledger_engagement(1, '2026-01-01', '2026-01-31') l) AS equals_ledger;
+SELECT artifact_id, day, version_id, views, unique_viewers FROM presence_tracking.artifact_engagement ORDER BY 1, 2, 3;
+SELECT presence_tracking.fold_engagement_in_cluster() AS nothing_left,
+       (SELECT count(*) FROM presence_tracking.check_consistency()) AS violations;
+ROLLBACK;
 -- The day is the date in presence_tracking.engagement_timezone: 23:30 UTC on
 -- Jan 6 is Jan 7 in Tokyo.
 SET presence_tracking.engagement_timezone = 'Asia/Tokyo';

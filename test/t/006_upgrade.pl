@@ -105,7 +105,7 @@ my @changes_1_4_added = (
 # Release 1.5: Citus.  forget_user and maintain_views are PL/pgSQL (one
 # line); version_viewers and artifact_matrix check the mode in a subquery
 # (so from a release before 1.4 only the 1.5 lines of those appear).
-my @new_functions_1_5 = qw(distribute distributed drop_shards on_citus_worker);
+my @new_functions_1_5 = qw(distribute distributed drop_shards fold_engagement_in_cluster on_citus_worker);
 my $new_function_1_5 = join('|', @new_functions_1_5);
 my @changes_1_5_removed = (
 	qr/^function presence_tracking\.(forget_user|maintain_views)\(/,

@@ -153,6 +153,12 @@ my $catalog_sql = q{
 	 WHERE c.relnamespace = 'presence_tracking'::regnamespace AND NOT c.relispartition};
 my $distributed_count = q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'presence_tracking.%'};
 
+# Citus logs in to the workers as the writers' role: distribute() leaves
+# that decision to the DBA and says so.
+is(sqlstate($coord, 'SELECT * FROM presence_tracking.distribute()'), '55000',
+	'distribute() while presence_tracking_definer cannot log in: 55000');
+is(sql($coord, $distributed_count), '0', 'and distributes nothing');
+sql($coord, 'ALTER ROLE presence_tracking_definer LOGIN');
 is(distribute($coord), $expected_kinds, 'distribute() returns the 9 tables and how each is distributed');
 my $first_catalog = sql($coord, $catalog_sql);
 is($first_catalog, $expected_kinds, "Citus's catalog agrees: distribution columns and reference tables");
@@ -336,9 +342,22 @@ SELECT presence_tracking.record_view(:u, :a, :a * 100 + :v);
 SELECT presence_tracking.heartbeat(:u, :a, :a * 100 + :v);
 EOS
 my ($bench_out, $bench_err) = ('', '');
-IPC::Run::run([ 'pgbench', '--no-vacuum', '--client=8', '--jobs=2', '--time=10', '-f', $storm,
+my $pgbench = IPC::Run::start([ 'pgbench', '--no-vacuum', '--client=8', '--jobs=2', '--time=10', '-f', $storm,
 		'-h', $coord->host, '-p', $coord->port, 'postgres' ],
 	'>', \$bench_out, '2>', \$bench_err, IPC::Run::timeout($timeout));
+# The scheduled work (the ledger's partitions, the cluster's fold of the
+# day rows into the rollup) runs again and again beside the writers.
+my ($folds, $fold_errors) = (0, '');
+my $storm_end = time + 10;
+while (time < $storm_end)
+{
+	my (undef, $error) = run_sql($coord, 'SELECT presence_tracking.maintain_views()');
+	$fold_errors .= "$error\n" if $error ne '';
+	$folds++;
+	usleep(500_000);
+}
+$pgbench->finish;
+is($fold_errors, '', "storm: maintain_views() ran $folds times beside the writers without an error");
 my ($tps) = $bench_out =~ /tps = ([\d.]+)/;
 my ($latency) = $bench_out =~ /latency average = ([\d.]+ ms)/;
 like($bench_out, qr/number of failed transactions: 0 /, 'storm: no call failed')
@@ -347,7 +366,15 @@ unlike($bench_out . $bench_err, qr/aborted/, 'storm: no client aborted');
 note('storm: 8 clients, 10 s, ' . ($tps // '?') . ' tps (record_view + heartbeat), latency '
 	  . ($latency // '?'));
 is(sql($coord, 'SELECT count(*) FROM presence_tracking.check_consistency()'), '0',
-	'storm: check_consistency() is empty');
+	'storm: check_consistency() is empty (the rollup and the day rows agree with the ledger)');
+sql($coord, 'SELECT presence_tracking.maintain_views()');
+is(sql($coord, q{SELECT count(*) FROM presence_tracking.artifact_view_days WHERE unfolded}), '0',
+	'storm: a last fold leaves no day row unfolded');
+is(sql($coord, q{SELECT (SELECT sum(views) FROM presence_tracking.artifact_engagement)
+                    || ' = ' || (SELECT count(*) FROM presence_tracking.artifact_views)}) =~ s/^(\d+) = \1$/equal/r,
+	'equal', 'storm: the rollup counts every session of the ledger');
+is(sql($coord, 'SELECT count(*) FROM presence_tracking.check_consistency()'), '0',
+	'storm: check_consistency() is empty after the last fold');
 is(sql($coord, q{SELECT (SELECT sum(view_count) FROM presence_tracking.artifact_version_stats)
                     || ' = ' || (SELECT count(*) FROM presence_tracking.artifact_views)}) =~ s/^(\d+) = \1$/equal/r,
 	'equal', 'storm: sum(view_count) equals the ledger rows');

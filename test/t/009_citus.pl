@@ -170,6 +170,10 @@ is(sqlstate($single, 'SELECT * FROM presence_tracking.distribute()'), '0A000',
 	'distribute() where Citus is not installed: 0A000');
 is(sqlstate($workers[0], 'SELECT * FROM presence_tracking.distribute()'), '55000',
 	'distribute() on a worker: 55000');
+# The presence writers' locks and events are the coordinator's.
+is(sqlstate($workers[0], 'SELECT presence_tracking.heartbeat(1, 7, 700)'), '55000',
+	'a heartbeat on a worker node: 55000');
+is(sqlstate($workers[0], 'SELECT presence_tracking.leave(1, 7)'), '55000', 'a leave on a worker node: 55000');
 is($first_count,
 	sql($coord, q{SELECT 9 + count(*) FROM pg_inherits WHERE inhparent = 'presence_tracking.artifact_views'::regclass}),
 	"pg_dist_partition holds the 9 tables and every partition of the ledger ($first_count)");

@@ -8,9 +8,22 @@ use warnings;
 use Exporter 'import';
 use Test::More;
 use PostgreSQL::Test::Cluster;
+use JSON::PP;
 our @EXPORT =
   qw(cron_cluster presence_tables table_text invariant_violations key_literal fill_sql
-  check_filled_works);
+  check_filled_works listened_events);
+
+# The events a test/listener/listen.js client has written to $file so far,
+# decoded (none before it made the file).
+sub listened_events
+{
+	my ($file) = @_;
+	return () unless -e $file;
+	open my $fh, '<', $file or die "cannot read $file: $!";
+	my @events = map { decode_json($_) } grep { /\S/ } <$fh>;
+	close $fh;
+	return @events;
+}
 
 # Every table of the extension, with the order that makes its full content
 # comparable as text.

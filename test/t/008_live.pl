@@ -37,14 +37,7 @@ local $ENV{PGDATABASE} = 'postgres';
 my $listener = IPC::Run::start([ 'node', "$listener_dir/listen.js", $events_file ],
 	'>', \my $listener_out, '2>', \my $listener_err);
 
-sub events
-{
-	return () unless -e $events_file;
-	open my $fh, '<', $events_file or die "cannot read $events_file: $!";
-	my @lines = map { decode_json($_) } grep { /\S/ } <$fh>;
-	close $fh;
-	return @lines;
-}
+sub events { return listened_events($events_file); }
 
 # Waits until the listener has written at least $n events (ready line
 # excluded) or $seconds pass; returns the events.

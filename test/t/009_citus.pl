@@ -394,14 +394,7 @@ my $listener = do
 	IPC::Run::start([ 'node', "$FindBin::Bin/../listener/listen.js", $events_file ],
 		'>', \my $listener_out, '2>', \my $listener_err);
 };
-sub events
-{
-	return () unless -e $events_file;
-	open my $fh, '<', $events_file or die "cannot read $events_file: $!";
-	my @lines = map { decode_json($_) } grep { /\S/ } <$fh>;
-	close $fh;
-	return @lines;
-}
+sub events { return listened_events($events_file); }
 sub wait_for
 {
 	my ($found, $seconds) = @_;

@@ -148,6 +148,15 @@ tracking_mode_named(const char *name)
 	return TRACKING_UNKNOWN;
 }
 
+/* The mode a row of artifact_tracking stores (NULL: none): full unless named. */
+static TrackingMode
+stored_tracking_mode(const char *name)
+{
+	TrackingMode mode = name == NULL ? TRACKING_FULL : tracking_mode_named(name);
+
+	return mode == TRACKING_UNKNOWN ? TRACKING_FULL : mode;
+}
+
 /* One call of record_view, checked; new_session is its result. */
 typedef struct ViewCall
 {
@@ -262,13 +271,7 @@ tracking_mode_in_citus(ViewCall *c)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "artifact_tracking read failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
-	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		mode = name == NULL ? TRACKING_FULL : tracking_mode_named(name);
-		if (mode == TRACKING_UNKNOWN)
-			mode = TRACKING_FULL;
-	}
+		mode = stored_tracking_mode(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	pt_spi_finish();
 	return mode;
 }
@@ -309,9 +312,8 @@ tracking_mode(ViewCall *c)
 	{
 		bool		isnull;
 		Datum		value = slot_getattr(slot, pt_column_index(rel, "mode") + 1, &isnull);
-		mode = isnull ? TRACKING_FULL : tracking_mode_named(TextDatumGetCString(value));
-		if (mode == TRACKING_UNKNOWN)
-			mode = TRACKING_FULL;
+
+		mode = stored_tracking_mode(isnull ? NULL : TextDatumGetCString(value));
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);

@@ -127,3 +127,20 @@ pt_citus_worker_node(void)
 	table_close(rel, AccessShareLock);
 	return worker;
 }
+
+PG_FUNCTION_INFO_V1(presence_tracking_distributed);
+PG_FUNCTION_INFO_V1(presence_tracking_on_citus_worker);
+
+/* distributed(): whether distribute() has put the tables in Citus's shards. */
+Datum
+presence_tracking_distributed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pt_citus_table(get_relname_relid("artifact_version_stats", pt_schema(fcinfo))));
+}
+
+/* on_citus_worker(): the same test as the writers', for the SQL scripts. */
+Datum
+presence_tracking_on_citus_worker(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pt_citus_worker_node());
+}

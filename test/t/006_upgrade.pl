@@ -103,7 +103,7 @@ my @changes_1_4_added = (
 	qr/^relation presence_tracking\.artifact_views kind=p .*,presence_tracking_definer=a\/\w+\}$/,
 );
 # Release 1.5: Citus.  forget_user and maintain_views are PL/pgSQL (one
-# line); version_viewers and artifact_matrix check the mode in a subquery
+# line), distributed and on_citus_worker C; version_viewers and artifact_matrix check the mode in a subquery
 # (so from a release before 1.4 only the 1.5 lines of those appear).
 my @new_functions_1_5 = qw(distribute distributed drop_shards fold_engagement_in_cluster on_citus_worker);
 my $new_function_1_5 = join('|', @new_functions_1_5);
@@ -116,6 +116,7 @@ my @changes_1_5_removed = (
 my @changes_1_5_added = (
 	qr/^function presence_tracking\.($new_function_1_5|forget_user|maintain_views)\(/,
 	qr/^member function presence_tracking\.($new_function_1_5)\(/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_(distributed|on_citus_worker)\$function\$$/,
 	qr/^\s+WHERE \(\(s\.(artifact_id = artifact_matrix\.artifact_id|version_id = version_viewers\.version_id)\) AND \( SELECT presence_tracking\.check_tracked\(/,
 	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
 	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AS check_tracked\) AND \(NOT \(EXISTS \( SELECT$/,

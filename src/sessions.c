@@ -89,10 +89,15 @@ static const char open_sessions_sql[] =
 "  JOIN @extschema@.presence p ON p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u"
 " WHERE p.ended_at IS NULL";
 
-/* Ends the open sessions of pairs whose TTL has passed: $3 at - ttl, $4 ttl. */
+/*
+ * Ends the open sessions of pairs whose TTL has passed: $3 at - ttl, $4 ttl
+ * (whole seconds).  The end is added in UTC: the same instant, by immutable
+ * functions, which Citus requires of an UPDATE's SET on a column.
+ */
 static const char end_expired_sql[] =
 "UPDATE @extschema@.presence p"
-"   SET ended_at = p.last_seen_at OPERATOR(pg_catalog.+) $4, end_reason = 'timed_out'"
+"   SET ended_at = pg_catalog.timezone('UTC', pg_catalog.timezone('UTC', p.last_seen_at) OPERATOR(pg_catalog.+) $4),"
+"       end_reason = 'timed_out'"
 "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
 " WHERE p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u AND p.ended_at IS NULL"
 "   AND " PT_WINDOW_PASSED_SQL("p.last_seen_at", "$3");

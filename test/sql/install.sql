@@ -50,6 +50,7 @@ SELECT name, CASE WHEN name = 'presence_tracking.force_sql_path' THEN '' ELSE se
 
 -- Citus (1.5): not here, so the tables are not distributed, and
 -- distribute() refuses with feature_not_supported and a hint.
+-- cluster: differs (Citus is there, and the tables are distributed)
 SELECT presence_tracking.distributed(), presence_tracking.on_citus_worker();
 \set VERBOSITY default
 DO $$
@@ -59,6 +60,7 @@ EXCEPTION WHEN feature_not_supported THEN
     RAISE NOTICE 'distribute() refused (%): %', SQLSTATE, SQLERRM;
 END $$;
 SELECT presence_tracking.distribute();
+-- cluster: end
 
 DROP EXTENSION presence_tracking;
 SELECT count(*) AS functions_left FROM pg_proc WHERE pronamespace = 'presence_tracking'::regnamespace;

@@ -4,9 +4,9 @@ CREATE EXTENSION presence_tracking;
 -- The fixed times below are imports: a superuser's session accepts them.
 SET presence_tracking.max_backdate = -1;
 \set VERBOSITY terse
-CREATE ROLE regress_pt_writer IN ROLE presence_tracking_writer;
-CREATE ROLE regress_pt_reader IN ROLE presence_tracking_reader;
-CREATE ROLE regress_pt_nobody;
+CREATE ROLE regress_pt_writer LOGIN IN ROLE presence_tracking_writer;
+CREATE ROLE regress_pt_reader LOGIN IN ROLE presence_tracking_reader;
+CREATE ROLE regress_pt_nobody LOGIN;
 SELECT presence_tracking.record_view(1, 10, 100, '2026-03-02 09:00+00');
 
 -- No grant: permission denied, never data.
@@ -57,6 +57,7 @@ SELECT count(*) AS ledger_rows FROM presence_tracking.artifact_views;
 
 -- The roles are cluster-wide: a second database installs and drops the
 -- extension without touching this one.
+-- cluster: differs (a new database has no Citus until its DBA adds it)
 CREATE DATABASE regress_pt_second;
 \c regress_pt_second
 SET client_min_messages = error;
@@ -71,6 +72,7 @@ SET client_min_messages = error;
 SET presence_tracking.max_backdate = -1;
 DROP DATABASE regress_pt_second;
 RESET client_min_messages;
+-- cluster: end
 SET ROLE regress_pt_writer;
 SELECT presence_tracking.record_view(2, 10, 100, '2026-03-02 11:00+00') AS still_works;
 RESET ROLE;

@@ -37,6 +37,7 @@ SELECT u % 1000 + 10, 100 + u % 50, 1000 + u % 500, '2026-01-01'::timestamptz + 
   FROM generate_series(1, 20000) u;
 ANALYZE presence_tracking.artifact_version_stats, presence_tracking.artifact_views;
 
+-- cluster: differs (the plan is Citus's)
 -- has_viewed() holds a subquery, which keeps PostgreSQL from inlining it:
 -- the plan of its body.
 EXPLAIN (COSTS OFF) SELECT EXISTS (SELECT FROM presence_tracking.artifact_version_stats s
@@ -53,6 +54,7 @@ SELECT regexp_replace(l, 'artifact_views_\d{4}_\d{2}', 'artifact_views_<month>',
 EXPLAIN (COSTS OFF) SELECT * FROM presence_tracking.user_history(1, '2026-03-02', '2026-03-03');
 EXPLAIN (COSTS OFF) SELECT * FROM presence_tracking.artifact_matrix(1);
 EXPLAIN (COSTS OFF) SELECT * FROM presence_tracking.artifact_stats(1);
+-- cluster: end
 
 -- A recipe from the README: a user's unread artifacts, given the app's own
 -- table of artifacts and their latest version.

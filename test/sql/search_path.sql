@@ -22,14 +22,17 @@ SET search_path = evil, pg_catalog, presence_tracking;
 -- The traps work: an unqualified query falls into them.
 SELECT 1::bigint = 1::bigint;
 
--- The extension's functions do not.
+-- The extension's functions do not: the writers, then (committed first,
+-- as a cluster needs: README) the read side and the purge.
 BEGIN;
 SELECT presence_tracking.heartbeat(1, 10, 100, pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 min') AS joined;
 SELECT presence_tracking.heartbeat(1, 10, 100) AS joined_again;
 SELECT * FROM presence_tracking.heartbeat_many('{2, 2}', '{10, 10}', '{100, 101}');
-SELECT user_id, version_id FROM presence_tracking.active_viewers(10);
 SELECT presence_tracking.record_view(1, 10, 100, '2026-03-02 09:00+00') AS new_session,
        presence_tracking.record_view(1, 10, 100, '2026-03-02 09:30+00') AS same_session;
+COMMIT;
+BEGIN;
+SELECT user_id, version_id FROM presence_tracking.active_viewers(10);
 SELECT presence_tracking.has_viewed(1, 100);
 SELECT user_id, view_count FROM presence_tracking.version_viewers(100);
 SELECT version_id FROM presence_tracking.user_history(1);

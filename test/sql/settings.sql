@@ -71,7 +71,7 @@ SHOW presence_tracking.cleanup_schedule;
 SET presence_tracking.tll = '90s';
 
 -- Only superusers change them: an application role cannot shrink the debounce.
-CREATE ROLE regress_pt_app;
+CREATE ROLE regress_pt_app LOGIN;
 SET ROLE regress_pt_app;
 SET presence_tracking.view_debounce = '1s';
 SHOW presence_tracking.view_debounce;

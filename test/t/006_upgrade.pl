@@ -121,6 +121,10 @@ my @changes_1_5_added = (
 	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
 	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AS check_tracked\) AND \(NOT \(EXISTS \( SELECT$/,
 );
+# Release 1.6: the fold, the partitions' job and distribute() changed for
+# a cluster, and drop_shards() got a setting (one line each).
+my @changes_1_6 = (qr/^function presence_tracking\.(distribute|drop_shards|fold_engagement|maintain_views|manage_ledger_partitions)\(/);
+my @changes_1_6_since_1_4 = (qr/^function presence_tracking\.(fold_engagement|manage_ledger_partitions)\(/);
 my %changes_since = (
 	'1.0' => {
 		removed => [
@@ -144,8 +148,12 @@ my %changes_since = (
 		added   => [ @changes_1_4_added,   @changes_1_5_added ],
 	},
 	'1.4' => {
-		removed => [@changes_1_5_removed],
-		added   => [@changes_1_5_added],
+		removed => [ @changes_1_5_removed, @changes_1_6_since_1_4 ],
+		added   => [ @changes_1_5_added,   @changes_1_6_since_1_4 ],
+	},
+	'1.5' => {
+		removed => [@changes_1_6],
+		added   => [@changes_1_6],
 	},);
 my @old_versions = sort keys %changes_since;
 

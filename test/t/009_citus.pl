@@ -104,11 +104,11 @@ sql($coord, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . '
 sql($coord, "SELECT citus_add_node('127.0.0.1', " . $_->port . ')') for @workers;
 is(sql($coord, 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2',
 	'the coordinator sees two active workers');
-for my $node ($single, $coord)
-{
-	sql($node, 'CREATE EXTENSION pg_cron');
-	sql($node, 'CREATE EXTENSION presence_tracking');
-}
+# The coordinator starts at 1.5 and is distributed there, then upgraded
+# (section 1): a cluster of 1.5 delegated record_view, which 1.6 undoes.
+sql($_, 'CREATE EXTENSION pg_cron') for ($single, $coord);
+sql($single, 'CREATE EXTENSION presence_tracking');
+sql($coord, q{CREATE EXTENSION presence_tracking VERSION '1.5'});
 is(join(',', map { sql($_, q{SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking'}) } @workers),
 	join(',', (sql($coord, q{SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking'})) x 2),
 	'CREATE EXTENSION on the coordinator reaches both workers');
@@ -166,6 +166,22 @@ my $first_count = sql($coord, $distributed_count);
 is(distribute($coord), $expected_kinds, 'a second distribute() returns the same rows');
 is(sql($coord, $catalog_sql) . ' / ' . sql($coord, $distributed_count), "$first_catalog / $first_count",
 	'and changes nothing');
+
+# 1.5 delegated record_view to the node of the user's shard, where the
+# session's settings did not reach it.  ALTER EXTENSION UPDATE on the
+# coordinator reaches every node, and none delegates it any more.
+my $delegation = q{SELECT coalesce(max(distribution_argument_index)::text, 'not delegated') FROM pg_dist_object
+	WHERE objid = 'presence_tracking.record_view(bigint, bigint, bigint, timestamptz)'::regprocedure};
+is(sql($coord, $delegation), '0', '1.5 delegated record_view by its first argument');
+sql($coord, 'ALTER EXTENSION presence_tracking UPDATE');
+my $default_version = sql($coord, q{SELECT default_version FROM pg_available_extensions WHERE name = 'presence_tracking'});
+is(join(',', map { sql($_, q{SELECT extversion FROM pg_extension WHERE extname = 'presence_tracking'}) } @cluster),
+	join(',', ($default_version) x 3), "ALTER EXTENSION UPDATE on the coordinator brings every node to $default_version");
+is(join(',', map { sql($_, $delegation) } @cluster), join(',', ('not delegated') x 3),
+	'no node delegates record_view after the update');
+is(distribute($coord), $expected_kinds, 'distribute() after the update returns the same rows');
+is(sql($coord, $delegation), 'not delegated', 'and does not delegate record_view');
+
 is(sqlstate($single, 'SELECT * FROM presence_tracking.distribute()'), '0A000',
 	'distribute() where Citus is not installed: 0A000');
 is(sqlstate($workers[0], 'SELECT * FROM presence_tracking.distribute()'), '55000',
@@ -244,6 +260,11 @@ my @workload = (
 		q{SELECT 501, * FROM presence_tracking.artifact_engagement(501, '2000-01-01', '2100-01-01')
 		  UNION ALL SELECT 505, * FROM presence_tracking.artifact_engagement(505, '2000-01-01', '2100-01-01') ORDER BY 1, 2, 3} ],
 	[ 'artifact_engagement: unread_only', q{SELECT * FROM presence_tracking.artifact_engagement(503, '2000-01-01', '2100-01-01')} ],
+	[ 'record_view: the session\'s view_debounce applies (1 min)',
+		q{SET presence_tracking.view_debounce = '1min';
+		  SELECT presence_tracking.record_view(9, 601, 60101, '2026-06-04 12:00+00');
+		  SELECT presence_tracking.record_view(9, 601, 60101, '2026-06-04 12:10+00');
+		  RESET presence_tracking.view_debounce} ],
 	[ 'expire_sessions',   'SELECT presence_tracking.expire_sessions()' ],
 	[ 'check_consistency', 'SELECT * FROM presence_tracking.check_consistency()' ],
 	[ 'forget_user',       'SELECT * FROM presence_tracking.forget_user(8) ORDER BY 1' ],

@@ -80,6 +80,7 @@ PG_FUNCTION_INFO_V1(presence_tracking_beat);
 PG_FUNCTION_INFO_V1(presence_tracking_beat_many);
 PG_FUNCTION_INFO_V1(presence_tracking_leave);
 PG_FUNCTION_INFO_V1(presence_tracking_expire_sessions);
+PG_FUNCTION_INFO_V1(presence_tracking_forget_presence);
 
 /* The open sessions of pairs: $1 artifacts, $2 users (arrays, one per pair). */
 static const char open_sessions_sql[] =
@@ -160,6 +161,20 @@ static const char leave_sql[] =
 "UPDATE @extschema@.presence p SET ended_at = $4, end_reason = 'left'"
 " WHERE p.artifact_id" EQ "$1 AND p.user_id" EQ "$2 AND p.ended_at IS NULL"
 "   AND ($3 IS NULL OR p.session_id" EQ "$3)";
+
+/* forget_user(): the artifacts where the user $1 has a session, or had. */
+static const char user_artifacts_sql[] =
+"SELECT DISTINCT p.artifact_id FROM @extschema@.presence p WHERE p.user_id" EQ "$1";
+
+/* forget_user(): what is left of the user's sessions. */
+static const char forget_user_sql[] =
+"DELETE FROM @extschema@.presence p WHERE p.user_id" EQ "$1";
+
+/* forget_user(): every session of the pairs, ended or not. */
+static const char forget_pairs_sql[] =
+"DELETE FROM @extschema@.presence p"
+" USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
+" WHERE p.artifact_id" EQ "k.a AND p.user_id" EQ "k.u";
 
 /* Pairs with an open session past its TTL: $1 now - ttl, $2 how many. */
 static const char expired_pairs_sql[] =
@@ -1284,6 +1299,84 @@ presence_tracking_leave(PG_FUNCTION_ARGS)
 	c.npairs = 1;
 	pt_write_as_definer(fcinfo, leave_pair, &c);
 	PG_RETURN_BOOL(c.pairs[0].live.present && !c.pairs[0].after.present);
+}
+
+static void
+write_forget(Call *c)
+{
+	static PtPlan slots[2];
+	Oid			argtypes[2] = {key_array_type(c), key_array_type(c)};
+	Datum		values[2] = {pair_keys(c, false), pair_keys(c, true)};
+	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, forget_pairs_sql, 2, argtypes), values, NULL,
+									   false, 0);
+
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "presence erasure failed: %s", SPI_result_code_string(ret));
+	c->deleted += SPI_processed;
+}
+
+/*
+ * forget_user()'s part in presence: the user leaves every artifact (face
+ * piles hear it), and every session of theirs goes.  All of it as the
+ * writers write, so that on a Citus cluster no other role meets these
+ * shards in the transaction (Citus refuses that).  A session that begins
+ * between the read of the user's artifacts and their locks goes too, at
+ * the end, without a leave announced: erasure is for users who are gone.
+ */
+static void
+forget_as_definer(void *arg)
+{
+	Call	   *c = arg;
+	static PtPlan read_slot;
+	static PtPlan rest_slot;
+	Oid			argtypes[1] = {c->key_type};
+	Datum		user = c->fcinfo->args[0].value;
+	int			ret;
+	MemoryContext old;
+
+	pt_spi_connect();
+	ret = SPI_execute_plan(plan(c, &read_slot, user_artifacts_sql, 1, argtypes), &user, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "presence erasure failed: %s", SPI_result_code_string(ret));
+	old = MemoryContextSwitchTo(c->cxt);
+	c->npairs = (int) SPI_processed;
+	c->pairs = palloc0(sizeof(Pair) * Max(c->npairs, 1));
+	for (int i = 0; i < c->npairs; i++)
+	{
+		bool		isnull;
+
+		c->pairs[i].artifact = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
+										 c->key_byval, c->key_len);
+		c->pairs[i].user = user;
+		c->pairs[i].settle = true;
+	}
+	MemoryContextSwitchTo(old);
+	pt_spi_finish();
+	if (c->npairs == 0)
+		return;
+	qsort_arg(c->pairs, c->npairs, sizeof(Pair), compare_pairs, &c->keys);
+	(void) lock_pairs(c);
+	pt_spi_connect();
+	settle(c, write_forget);
+	ret = SPI_execute_plan(plan(c, &rest_slot, forget_user_sql, 1, argtypes), &user, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "presence erasure failed: %s", SPI_result_code_string(ret));
+	c->deleted += SPI_processed;
+	pt_spi_finish();
+}
+
+Datum
+presence_tracking_forget_presence(PG_FUNCTION_ARGS)
+{
+	Oid			key_type = pt_key_type(fcinfo);
+	Call		c;
+
+	pt_check_writable(fcinfo);
+	pt_check_key(fcinfo, 0, key_type);
+	call_init(&c, fcinfo, fcinfo->flinfo->fn_oid, pt_schema(fcinfo), key_type,
+			  GetCurrentTransactionStartTimestamp());
+	pt_write_as_definer(fcinfo, forget_as_definer, &c);
+	PG_RETURN_INT64((int64) c.deleted);
 }
 
 static Oid

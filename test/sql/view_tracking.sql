@@ -197,11 +197,9 @@ SELECT * FROM presence_tracking.check_consistency();
 SELECT * FROM presence_tracking.forget_user(2);
 SELECT * FROM presence_tracking.forget_user(NULL);
 -- A user present now leaves first (face piles hear it), then is forgotten.
--- cluster: differs (forget_user of a user who is present fails on a cluster, an open bug: README)
 SELECT presence_tracking.heartbeat(42, 1, 10, now());
 SELECT * FROM presence_tracking.forget_user(42);
 SELECT pg_temp.rows_naming(42) AS rows_naming_user_42;
--- cluster: end
 
 --
 -- 6. The ledger, partitioned by month.

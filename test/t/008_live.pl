@@ -132,6 +132,17 @@ is(summary(new_events(1, 1)), '', 'notify = off: nothing');
 $sql->(q{SELECT presence_tracking.leave(3, 10)});
 is(summary(new_events(1, 5)), 'leave 3@10/100 viewing', 'notify on again: the leave is heard');
 
+# Erasure: a user present on two artifacts leaves both (heard), and every
+# session of theirs goes, the ended ones too.
+$sql->(q{SELECT presence_tracking.heartbeat(8, 10, 100, session_id => 'x'),
+               presence_tracking.heartbeat(8, 11, 110), presence_tracking.leave(8, 10, 'x'),
+               presence_tracking.heartbeat(8, 10, 101, session_id => 'y')});
+new_events(4, 5);
+is($sql->(q{SELECT rows_deleted FROM presence_tracking.forget_user(8) WHERE table_name = 'presence'}),
+	'3', 'forget_user deletes every session of the user, ended or not');
+is(summary(new_events(2, 5)), 'leave 8@10/101 viewing, leave 8@11/110 viewing',
+	'forget_user announces the leave on each artifact where the user was present');
+
 # A timeout, announced by the background worker within 2 s of the TTL.
 $sql->(qq{ALTER SYSTEM SET presence_tracking.ttl = '${ttl}s'; SELECT pg_reload_conf()});
 $node->poll_query_until('postgres', qq{SELECT current_setting('presence_tracking.ttl') = '${ttl}s'})

@@ -432,6 +432,17 @@ ok( wait_for(
 		10),
 	'a LISTEN client on the coordinator hears the join of a heartbeat made there')
   or diag('heard: ' . join(' ', map { encode_json($_) } events()));
+# Erasure of a user who is present, on the cluster: the leave is heard
+# there too, and nothing of the user is left in presence.
+is(sql($coord, q{SELECT rows_deleted FROM presence_tracking.forget_user(77) WHERE table_name = 'presence'}),
+	'1', 'forget_user of a present user on the cluster deletes the session');
+ok( wait_for(
+		sub {
+			grep { $_->{payload} && $_->{payload}{event} eq 'leave' && $_->{payload}{user_id} eq '77' } events();
+		},
+		10),
+	'and the LISTEN client on the coordinator hears the leave')
+  or diag('heard: ' . join(' ', map { encode_json($_) } events()));
 $listener->signal('TERM');
 $listener->finish;
 

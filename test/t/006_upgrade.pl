@@ -121,10 +121,17 @@ my @changes_1_5_added = (
 	qr/^\s+FROM presence_tracking\.artifact_versions av$/,
 	qr/^\s+WHERE \(av\.version_id = version_viewers\.version_id\)\), 'who viewed it'::text\) AS check_tracked\) AND \(NOT \(EXISTS \( SELECT$/,
 );
-# Release 1.6: the fold, the partitions' job and distribute() changed for
-# a cluster, and drop_shards() got a setting (one line each).
-my @changes_1_6 = (qr/^function presence_tracking\.(distribute|drop_shards|fold_engagement|maintain_views|manage_ledger_partitions)\(/);
+# Release 1.6: the fold, the partitions' job, erasure and distribute()
+# changed for a cluster, and drop_shards() got a setting (one line each);
+# forget_presence is new, in C.
+my @changes_1_6 =
+  (qr/^function presence_tracking\.(distribute|drop_shards|fold_engagement|forget_user|maintain_views|manage_ledger_partitions)\(/);
 my @changes_1_6_since_1_4 = (qr/^function presence_tracking\.(fold_engagement|manage_ledger_partitions)\(/);
+my @new_1_6 = (
+	qr/^(member )?function presence_tracking\.forget_presence\(/,
+	qr/^AS '\$libdir\/presence_tracking', \$function\$presence_tracking_forget_presence\$function\$$/,
+	qr/^ STRICT$/,
+);
 my %changes_since = (
 	'1.0' => {
 		removed => [
@@ -133,27 +140,27 @@ my %changes_since = (
 			qr/^constraint presence_tracking\.presence presence_beats_check CHECK \(\(beats > 0\)\)$/,
 			@changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed,
 		],
-		added => [ @changes_1_2_added, @changes_1_3_added, @changes_1_4_added, @changes_1_5_added ],
+		added => [ @changes_1_2_added, @changes_1_3_added, @changes_1_4_added, @changes_1_5_added, @new_1_6 ],
 	},
 	'1.1' => {
 		removed => [ @changes_1_2_removed, @changes_1_3_removed, @changes_1_4_removed ],
-		added   => [ @changes_1_2_added,   @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added ],
+		added   => [ @changes_1_2_added,   @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added, @new_1_6 ],
 	},
 	'1.2' => {
 		removed => [ @changes_1_3_removed, @changes_1_4_removed ],
-		added   => [ @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added ],
+		added   => [ @changes_1_3_added,   @changes_1_4_added,   @changes_1_5_added, @new_1_6 ],
 	},
 	'1.3' => {
 		removed => [@changes_1_4_removed],
-		added   => [ @changes_1_4_added,   @changes_1_5_added ],
+		added   => [ @changes_1_4_added,   @changes_1_5_added, @new_1_6 ],
 	},
 	'1.4' => {
 		removed => [ @changes_1_5_removed, @changes_1_6_since_1_4 ],
-		added   => [ @changes_1_5_added,   @changes_1_6_since_1_4 ],
+		added   => [ @changes_1_5_added,   @changes_1_6_since_1_4, @new_1_6 ],
 	},
 	'1.5' => {
 		removed => [@changes_1_6],
-		added   => [@changes_1_6],
+		added   => [ @changes_1_6, @new_1_6 ],
 	},);
 my @old_versions = sort keys %changes_since;
 

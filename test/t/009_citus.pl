@@ -197,6 +197,9 @@ is(sql($coord, q{SELECT count(DISTINCT colocationid) FROM pg_dist_partition
 	 WHERE logicalrelid IN ('presence_tracking.artifact_views'::regclass, 'presence_tracking.artifact_version_stats',
 	                        'presence_tracking.artifact_access', 'presence_tracking.artifact_view_days')}),
 	'1', 'the view tables are co-located');
+is(sql($coord, q{SELECT count(DISTINCT colocationid) FROM pg_dist_partition
+	 WHERE logicalrelid IN ('presence_tracking.presence'::regclass, 'presence_tracking.artifact_engagement')}),
+	'2', 'presence and the rollup are not (forget_user changes both, as two roles)');
 
 # --- 2. same answers -----------------------------------------------------------
 
@@ -424,21 +427,21 @@ sub wait_for
 	return $found->();
 }
 ok(wait_for(sub { grep { $_->{ready} } events() }, 30), 'the listener on the coordinator is listening');
-sql($coord, 'SELECT presence_tracking.heartbeat(77, 9001, 900101)');
+sql($coord, 'SELECT presence_tracking.heartbeat(1077, 9001, 900101)');
 ok( wait_for(
 		sub {
-			grep { $_->{payload} && $_->{payload}{event} eq 'join' && $_->{payload}{user_id} eq '77' } events();
+			grep { $_->{payload} && $_->{payload}{event} eq 'join' && $_->{payload}{user_id} eq '1077' } events();
 		},
 		10),
 	'a LISTEN client on the coordinator hears the join of a heartbeat made there')
   or diag('heard: ' . join(' ', map { encode_json($_) } events()));
 # Erasure of a user who is present, on the cluster: the leave is heard
 # there too, and nothing of the user is left in presence.
-is(sql($coord, q{SELECT rows_deleted FROM presence_tracking.forget_user(77) WHERE table_name = 'presence'}),
+is(sql($coord, q{SELECT rows_deleted FROM presence_tracking.forget_user(1077) WHERE table_name = 'presence'}),
 	'1', 'forget_user of a present user on the cluster deletes the session');
 ok( wait_for(
 		sub {
-			grep { $_->{payload} && $_->{payload}{event} eq 'leave' && $_->{payload}{user_id} eq '77' } events();
+			grep { $_->{payload} && $_->{payload}{event} eq 'leave' && $_->{payload}{user_id} eq '1077' } events();
 		},
 		10),
 	'and the LISTEN client on the coordinator hears the leave')

@@ -427,25 +427,26 @@ sub wait_for
 	return $found->();
 }
 ok(wait_for(sub { grep { $_->{ready} } events() }, 30), 'the listener on the coordinator is listening');
+# Whether the listener hears $event of user $user within 10 s.
+sub hears
+{
+	my ($event, $user, $name) = @_;
+	ok( wait_for(
+			sub {
+				grep { $_->{payload} && $_->{payload}{event} eq $event && $_->{payload}{user_id} eq $user }
+				  events();
+			},
+			10),
+		$name) or diag('heard: ' . join(' ', map { encode_json($_) } events()));
+	return;
+}
 sql($coord, 'SELECT presence_tracking.heartbeat(1077, 9001, 900101)');
-ok( wait_for(
-		sub {
-			grep { $_->{payload} && $_->{payload}{event} eq 'join' && $_->{payload}{user_id} eq '1077' } events();
-		},
-		10),
-	'a LISTEN client on the coordinator hears the join of a heartbeat made there')
-  or diag('heard: ' . join(' ', map { encode_json($_) } events()));
+hears('join', '1077', 'a LISTEN client on the coordinator hears the join of a heartbeat made there');
 # Erasure of a user who is present, on the cluster: the leave is heard
 # there too, and nothing of the user is left in presence.
 is(sql($coord, q{SELECT rows_deleted FROM presence_tracking.forget_user(1077) WHERE table_name = 'presence'}),
 	'1', 'forget_user of a present user on the cluster deletes the session');
-ok( wait_for(
-		sub {
-			grep { $_->{payload} && $_->{payload}{event} eq 'leave' && $_->{payload}{user_id} eq '1077' } events();
-		},
-		10),
-	'and the LISTEN client on the coordinator hears the leave')
-  or diag('heard: ' . join(' ', map { encode_json($_) } events()));
+hears('leave', '1077', 'and the LISTEN client on the coordinator hears the leave');
 $listener->signal('TERM');
 $listener->finish;
 

@@ -162,15 +162,15 @@ static const char leave_sql[] =
 " WHERE p.artifact_id" EQ "$1 AND p.user_id" EQ "$2 AND p.ended_at IS NULL"
 "   AND ($3 IS NULL OR p.session_id" EQ "$3)";
 
-/* forget_user(): the artifacts where the user $1 has a session, or had. */
+/* forget_user(): the artifacts where the user $1 has an open session. */
 static const char user_artifacts_sql[] =
-"SELECT DISTINCT p.artifact_id FROM @extschema@.presence p WHERE p.user_id" EQ "$1";
+"SELECT DISTINCT p.artifact_id FROM @extschema@.presence p WHERE p.user_id" EQ "$1 AND p.ended_at IS NULL";
 
 /* forget_user(): what is left of the user's sessions. */
 static const char forget_user_sql[] =
 "DELETE FROM @extschema@.presence p WHERE p.user_id" EQ "$1";
 
-/* forget_user(): every session of the pairs, ended or not. */
+/* forget_user(): every session of the pairs. */
 static const char forget_pairs_sql[] =
 "DELETE FROM @extschema@.presence p"
 " USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(a, u)"
@@ -1316,12 +1316,15 @@ write_forget(Call *c)
 }
 
 /*
- * forget_user()'s part in presence: the user leaves every artifact (face
- * piles hear it), and every session of theirs goes.  All of it as the
- * writers write, so that on a Citus cluster no other role meets these
- * shards in the transaction (Citus refuses that).  A session that begins
- * between the read of the user's artifacts and their locks goes too, at
- * the end, without a leave announced: erasure is for users who are gone.
+ * forget_user()'s part in presence: the user leaves every artifact where
+ * they have an open session (face piles hear it), and then every session of
+ * theirs goes, the ended ones too.  All of it as the writers write, so that
+ * on a Citus cluster no other role meets these shards in the transaction
+ * (Citus refuses that).  Each pair is locked on its own, never a bucket,
+ * so that heartbeats elsewhere do not wait for the erasure.  A session that
+ * begins between the read of the user's artifacts and their locks goes
+ * too, at the end, without a leave announced; one not yet committed then
+ * survives: erasure is for users who are gone.
  */
 static void
 forget_as_definer(void *arg)
@@ -1352,10 +1355,12 @@ forget_as_definer(void *arg)
 	}
 	MemoryContextSwitchTo(old);
 	pt_spi_finish();
-	if (c->npairs == 0)
-		return;
-	qsort_arg(c->pairs, c->npairs, sizeof(Pair), compare_pairs, &c->keys);
-	(void) lock_pairs(c);
+	if (c->npairs > 0)
+	{
+		qsort_arg(c->pairs, c->npairs, sizeof(Pair), compare_pairs, &c->keys);
+		c->few_pairs = c->npairs;
+		(void) lock_pairs(c);
+	}
 	pt_spi_connect();
 	settle(c, write_forget);
 	ret = SPI_execute_plan(plan(c, &rest_slot, forget_user_sql, 1, argtypes), &user, NULL, false, 0);

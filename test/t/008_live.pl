@@ -142,6 +142,11 @@ is($sql->(q{SELECT rows_deleted FROM presence_tracking.forget_user(8) WHERE tabl
 	'3', 'forget_user deletes every session of the user, ended or not');
 is(summary(new_events(2, 5)), 'leave 8@10/101 viewing, leave 8@11/110 viewing',
 	'forget_user announces the leave on each artifact where the user was present');
+$sql->(q{SELECT presence_tracking.heartbeat(9, 12, 120), presence_tracking.leave(9, 12)});
+new_events(2, 5);
+is($sql->(q{SELECT rows_deleted FROM presence_tracking.forget_user(9) WHERE table_name = 'presence'}),
+	'1', 'forget_user of a user who already left deletes the ended session');
+is(summary(new_events(1, 1)), '', 'and announces nothing');
 
 # A timeout, announced by the background worker within 2 s of the TTL.
 $sql->(qq{ALTER SYSTEM SET presence_tracking.ttl = '${ttl}s'; SELECT pg_reload_conf()});

@@ -84,15 +84,13 @@ sub normalised
 
 # --- the nodes ---------------------------------------------------------------
 
-# Citus connects between nodes over TCP to 127.0.0.1: initdb's pg_hba.conf
-# trusts host connections from there (PostgreSQL::Test::Cluster runs initdb
-# -A trust), and each node listens there besides its Unix socket.
+# Citus connects between the nodes through their Unix sockets (a node's
+# name is its socket directory), as the suite's own connections do: no node
+# listens on TCP, where initdb -A trust would let any local user in.
 sub citus_node
 {
 	my ($name) = @_;
-	return cron_cluster($name, 'postgres',
-		"shared_preload_libraries = 'citus,pg_cron,presence_tracking'",
-		"listen_addresses = '127.0.0.1'");
+	return cron_cluster($name, 'postgres', "shared_preload_libraries = 'citus,pg_cron,presence_tracking'");
 }
 my $single = cron_cluster('single', 'postgres', "shared_preload_libraries = 'pg_cron,presence_tracking'");
 my $coord = citus_node('coordinator');
@@ -100,8 +98,8 @@ my @workers = map { citus_node("worker$_") } 1, 2;
 my @cluster = ($coord, @workers);
 
 sql($_, 'CREATE EXTENSION citus') for @cluster;
-sql($coord, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ')');
-sql($coord, "SELECT citus_add_node('127.0.0.1', " . $_->port . ')') for @workers;
+sql($coord, "SELECT citus_set_coordinator_host('" . $coord->host . "', " . $coord->port . ')');
+sql($coord, "SELECT citus_add_node('" . $_->host . "', " . $_->port . ')') for @workers;
 is(sql($coord, 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2',
 	'the coordinator sees two active workers');
 # The coordinator starts at 1.5 and is distributed there, then upgraded

@@ -35,18 +35,17 @@ for my $name ('coordinator', 'worker1', 'worker2')
 {
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
-	# Citus connects between the nodes over TCP to 127.0.0.1, which initdb
-	# -A trust (PostgreSQL::Test::Cluster) trusts; few shards keep it quick.
-	$node->append_conf('postgresql.conf',
-		$suite_conf . "listen_addresses = '127.0.0.1'\ncitus.shard_count = 4\n");
+	# Citus connects between the nodes through their Unix sockets (a node's
+	# name is its socket directory), not TCP; few shards keep it quick.
+	$node->append_conf('postgresql.conf', $suite_conf . "citus.shard_count = 4\n");
 	$node->start;
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, 'CREATE EXTENSION citus');
 	push @cluster, $node;
 }
 my ($coord, @workers) = @cluster;
-$coord->safe_psql($db, "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ')');
-$coord->safe_psql($db, "SELECT citus_add_node('127.0.0.1', " . $_->port . ')') for @workers;
+$coord->safe_psql($db, "SELECT citus_set_coordinator_host('" . $coord->host . "', " . $coord->port . ')');
+$coord->safe_psql($db, "SELECT citus_add_node('" . $_->host . "', " . $_->port . ')') for @workers;
 is($coord->safe_psql($db, 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2',
 	'the coordinator sees two active workers');
 
@@ -112,7 +111,7 @@ sub comparable
 {
 	my ($text) = @_;
 	$text =~ s/\b([a-z_]+)_1\d{5}\b/$1/g;
-	$text =~ s/^CONTEXT:  while executing command on 127\.0\.0\.1:\d+\n//mg;
+	$text =~ s/^CONTEXT:  while executing command on \S+:\d+\n//mg;
 	$text =~ s/^WARNING:  "function pg_temp_\d+\.[^"]*" has dependency on unsupported object .*\n^DETAIL:  .* will be created only locally\n//mg;
 	return $text;
 }
@@ -123,7 +122,7 @@ for my $test (@tests)
 	my $expected = "$work/input/expected/$test.out";
 	my $same = -f $result && comparable(slurp_file($result)) eq comparable(slurp_file($expected));
 	ok($same, "$test: the cluster prints what one server prints");
-	diag(`diff -u $expected $result | head -80`) unless $same;
+	diag(`diff -u '$expected' '$result' | head -80`) unless $same;
 }
 
 # Each test dropped what it made: nothing of the extension is left anywhere.

@@ -239,6 +239,13 @@ lat_during=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_with.*)
 lat_same_window=$(lat_stats "$w_from" "$w_to" "$LOGS"/txlog_purge_without.*)
 log "purge: $purged rows in $purge_secs s; heartbeat n avg p50 p99 max without: $lat_without; during purge: $lat_during"
 
+# Seconds on stdin, one per line: "count p50 p99 max" ("0 - - -" for none).
+delay_stats() {
+  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit}
+    p50 = int((NR + 1) / 2); p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
+    printf "%d %.2f %.2f %.2f\n", NR, a[p50], a[p99], a[NR]}'
+}
+
 ### 7. Timeouts announced by the worker: single sessions, then TIMEOUTS at once
 # The server restarts with the library preloaded (the background worker)
 # and a 5 s TTL; a node-postgres client LISTENs.  Heartbeats of 2,000 other
@@ -278,9 +285,7 @@ t_ttl=$(awk -v t="$t_insert" 'BEGIN {printf "%.6f", t + 5}')
 # Seconds from the TTL to each leave heard (the listener's clock, same machine).
 read -r to_n to_p50 to_p99 to_max < <(awk -v t="$t_ttl" '/"event":"leave"/ && /"user_id":"2[0-9][0-9][0-9][0-9][0-9][0-9]"/ {
     match($0, /"received":[0-9]+/); print substr($0, RSTART + 11, RLENGTH - 11) / 1000 - t }' "$EVENTS" |
-  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit}
-    p50 = int((NR + 1) / 2); p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
-    printf "%d %.2f %.2f %.2f\n", NR, a[p50], a[p99], a[NR]}')
+  delay_stats)
 # Single sessions: each one's TTL passed at its ended_at (last beat + TTL).
 q -A -t -F ' ' -c "SELECT user_id, extract(epoch FROM ended_at) FROM presence_tracking.presence
   WHERE user_id > 3000000 AND user_id <= 3000000 + $SINGLE AND end_reason = 'timed_out'" > "$LOGS/single_ttl.txt"
@@ -289,9 +294,7 @@ read -r single_n single_p50 single_p99 single_max < <(awk '
     /"event":"leave"/ && match($0, /"user_id":"3[0-9][0-9][0-9][0-9][0-9][0-9]"/) {
       u = substr($0, RSTART + 11, 7); match($0, /"received":[0-9]+/)
       if (u in ttl) print substr($0, RSTART + 11, RLENGTH - 11) / 1000 - ttl[u] }' "$LOGS/single_ttl.txt" "$EVENTS" |
-  sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print 0, "-", "-", "-"; exit}
-    p50 = int((NR + 1) / 2); p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
-    printf "%d %.2f %.2f %.2f\n", NR, a[p50], a[p99], a[NR]}')
+  delay_stats)
 log "timeouts: $single_n of $SINGLE single sessions heard leaving; seconds after the TTL p50 $single_p50 p99 $single_p99 max $single_max"
 to_start=$(log_start "$LOGS"/txlog_timeouts.*)
 from=$(awk -v a="$t_ttl" -v s="$to_start" 'BEGIN {printf "%.6f", a - s}')

@@ -233,6 +233,7 @@ typedef struct Call
 	MemoryContext cxt;
 	SortSupportData keys;		/* the key type's order */
 	SortSupportData texts;		/* session ids' order */
+	FmgrInfo   *key_hash;		/* the key type's hash function */
 	TimestampTz at;
 	TimestampTz window_start;	/* at - ttl */
 	Beat	   *beats;			/* sorted by primary key, no duplicates */
@@ -264,6 +265,7 @@ call_init(Call *c, FunctionCallInfo fcinfo, Oid plan_owner, Oid schema, Oid key_
 	c->texts.ssup_cxt = CurrentMemoryContext;
 	c->texts.ssup_collation = DEFAULT_COLLATION_OID;
 	PrepareSortSupportFromOrderingOp(TextLessOperator, &c->texts);
+	c->key_hash = &lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO)->hash_proc_finfo;
 	pt_check_settings();
 	c->at = at;
 	c->window_start = pt_window_start(at, pt_ttl);
@@ -403,9 +405,7 @@ typedef struct TakenLocks
 static uint32
 key_hash(Call *c, Datum key)
 {
-	TypeCacheEntry *type = lookup_type_cache(c->key_type, TYPECACHE_HASH_PROC_FINFO);
-
-	return DatumGetUInt32(FunctionCall1Coll(&type->hash_proc_finfo, DEFAULT_COLLATION_OID, key));
+	return DatumGetUInt32(FunctionCall1Coll(c->key_hash, DEFAULT_COLLATION_OID, key));
 }
 
 static int
@@ -437,16 +437,22 @@ take(Call *c, TakenLocks *taken, uint32 field1, uint32 field2, uint16 field4, LO
 }
 
 /*
- * Takes the locks of every pair of the call: buckets (ascending), then
- * pairs (ascending by hash).  Returns the locks newly taken, which
- * release_locks can give back while the call has written nothing.
+ * Takes the locks of every pair of the call: buckets (ascending), each once
+ * in the strongest mode its pairs need, then pairs (ascending by hash), each
+ * once.  Returns the locks newly taken, which release_locks can give back
+ * while the call has written nothing: a lock taken twice would outlive
+ * that, and could make the call's second attempt wait out of order.
  */
 static TakenLocks
 lock_pairs(Call *c)
 {
 	static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 	static int	pair_locks_in_xact = 0;
-	PairLock   *locks = palloc(sizeof(PairLock) * Max(c->npairs, 1));
+	enum
+	{
+		NOT_NEEDED, PLAIN, SETTLE
+	}			bucket_needs[PAIR_BUCKETS] = {NOT_NEEDED};
+	PairLock   *locks;
 	bool		few;
 	TakenLocks	taken;
 
@@ -459,33 +465,45 @@ lock_pairs(Call *c)
 	if (few)
 		pair_locks_in_xact += c->npairs;
 
-	taken.tags = palloc(sizeof(LOCKTAG) * (2 * c->npairs + 1));
-	taken.modes = palloc(sizeof(LOCKMODE) * (2 * c->npairs + 1));
+	/* Only a few pairs are locked one by one; the buckets are bounded. */
+	locks = palloc(sizeof(PairLock) * (few ? Max(c->npairs, 1) : 1));
+	taken.tags = palloc(sizeof(LOCKTAG) * (PAIR_BUCKETS + (few ? c->npairs : 0)));
+	taken.modes = palloc(sizeof(LOCKMODE) * (PAIR_BUCKETS + (few ? c->npairs : 0)));
 	taken.n = 0;
 	for (int i = 0; i < c->npairs; i++)
 	{
-		locks[i].artifact_hash = key_hash(c, c->pairs[i].artifact);
-		locks[i].user_hash = key_hash(c, c->pairs[i].user);
-		locks[i].bucket = hash_combine(locks[i].artifact_hash, locks[i].user_hash) % PAIR_BUCKETS;
-		locks[i].settle = c->pairs[i].settle;
-	}
-	qsort(locks, c->npairs, sizeof(PairLock), compare_pair_locks);
-	for (int i = 0; i < c->npairs; i++)
-	{
-		/* Per bucket, the first lock is the strongest (compare_pair_locks). */
+		PairLock	lock;
+
+		lock.artifact_hash = key_hash(c, c->pairs[i].artifact);
+		lock.user_hash = key_hash(c, c->pairs[i].user);
+		lock.bucket = hash_combine(lock.artifact_hash, lock.user_hash) % PAIR_BUCKETS;
+		lock.settle = c->pairs[i].settle;
+		bucket_needs[lock.bucket] = Max(bucket_needs[lock.bucket], lock.settle ? SETTLE : PLAIN);
 		if (few)
-			take(c, &taken, locks[i].bucket, 0, BUCKET_LOCK_TAG,
-				 locks[i].settle ? RowExclusiveLock : RowShareLock);
-		else if (i == 0 || locks[i].bucket != locks[i - 1].bucket)
-			take(c, &taken, locks[i].bucket, 0, BUCKET_LOCK_TAG,
-				 locks[i].settle ? ExclusiveLock : ShareLock);
+			locks[i] = lock;
+	}
+	for (uint32 bucket = 0; bucket < PAIR_BUCKETS; bucket++)
+	{
+		if (bucket_needs[bucket] == NOT_NEEDED)
+			continue;
+		if (few)
+			take(c, &taken, bucket, 0, BUCKET_LOCK_TAG,
+				 bucket_needs[bucket] == SETTLE ? RowExclusiveLock : RowShareLock);
+		else
+			take(c, &taken, bucket, 0, BUCKET_LOCK_TAG,
+				 bucket_needs[bucket] == SETTLE ? ExclusiveLock : ShareLock);
 	}
 	if (few)
+	{
+		qsort(locks, c->npairs, sizeof(PairLock), compare_pair_locks);
+		/* Of pairs whose hashes are equal, the first is the strongest. */
 		for (int i = 0; i < c->npairs; i++)
-			if (i == 0 || compare_pair_locks(&locks[i], &locks[i - 1]) != 0 ||
-				locks[i].settle != locks[i - 1].settle)
+			if (i == 0 || locks[i].bucket != locks[i - 1].bucket ||
+				locks[i].artifact_hash != locks[i - 1].artifact_hash ||
+				locks[i].user_hash != locks[i - 1].user_hash)
 				take(c, &taken, locks[i].artifact_hash, locks[i].user_hash, PAIR_LOCK_TAG,
 					 locks[i].settle ? ExclusiveLock : ShareLock);
+	}
 	pfree(locks);
 	return taken;
 }
@@ -886,14 +904,19 @@ announce_change(Call *c, const Pair *pair, const Shown *from, const Shown *to, T
  * expired ones, runs write (the call's own writes, or nothing), reads again
  * and announces the changes.
  */
+static bool
+any_to_settle(Call *c)
+{
+	for (int i = 0; i < c->npairs; i++)
+		if (c->pairs[i].settle)
+			return true;
+	return false;
+}
+
 static void
 settle(Call *c, void (*write) (Call *c))
 {
-	bool		any = false;
-
-	for (int i = 0; i < c->npairs; i++)
-		any |= c->pairs[i].settle;
-	if (!any)
+	if (!any_to_settle(c))
 		return;
 	read_open_sessions(c, true);
 	for (int i = 0; i < c->npairs; i++)
@@ -1074,6 +1097,9 @@ write_beats(void *arg)
 			c->pairs[i].settle = true;
 		(void) lock_pairs(c);
 	}
+	/* Plain beats alone, the usual call, need no SQL. */
+	if (!any_to_settle(c))
+		return;
 	pt_spi_connect();
 	settle(c, write_settled_beats);
 	pt_spi_finish();
@@ -1083,8 +1109,16 @@ write_beats(void *arg)
 static Datum
 check_session(Datum session, bool isnull, const char *name)
 {
+	/* One '' for every beat without a session: a batch need not copy it. */
+	static text *none = NULL;
+
+	if (none == NULL)
+	{
+		none = MemoryContextAlloc(TopMemoryContext, VARHDRSZ);
+		SET_VARSIZE(none, VARHDRSZ);
+	}
 	if (isnull)
-		return CStringGetTextDatum("");
+		return PointerGetDatum(none);
 	if (toast_raw_datum_size(session) - VARHDRSZ > PT_MAX_SESSION_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
@@ -1197,14 +1231,15 @@ presence_tracking_beat(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(!c.pairs[0].live.present && c.pairs[0].after.present);
 }
 
-/* By user, then artifact: the order of the joins returned. */
+/* Indexes into c->pairs, by user, then artifact: the order of the joins returned. */
 static int
 compare_joins(const void *x, const void *y, void *arg)
 {
-	const Pair *a = x;
-	const Pair *b = y;
+	Call	   *c = arg;
+	const Pair *a = &c->pairs[*(const int *) x];
+	const Pair *b = &c->pairs[*(const int *) y];
 
-	return compare_pair_keys(a->user, a->artifact, b->user, b->artifact, arg);
+	return compare_pair_keys(a->user, a->artifact, b->user, b->artifact, &c->keys);
 }
 
 Datum
@@ -1216,7 +1251,7 @@ presence_tracking_beat_many(PG_FUNCTION_ARGS)
 	Datum	   *sessions, *states, *data;
 	bool	   *session_nulls, *state_nulls, *data_nulls;
 	Beat	   *beats;
-	Pair	   *joins;
+	int		   *joins;
 	int			njoins = 0;
 	int			n;
 	Call		c;
@@ -1238,14 +1273,15 @@ presence_tracking_beat_many(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	pt_write_as_definer(fcinfo, write_beats, &c);
-	joins = palloc(sizeof(Pair) * Max(c.npairs, 1));
+	joins = palloc(sizeof(int) * Max(c.npairs, 1));
 	for (int i = 0; i < c.npairs; i++)
 		if (!c.pairs[i].live.present && c.pairs[i].after.present)
-			joins[njoins++] = c.pairs[i];
-	qsort_arg(joins, njoins, sizeof(Pair), compare_joins, &c.keys);
+			joins[njoins++] = i;
+	qsort_arg(joins, njoins, sizeof(int), compare_joins, &c);
 	for (int i = 0; i < njoins; i++)
 	{
-		Datum		row[3] = {joins[i].user, joins[i].artifact, joins[i].after.version};
+		const Pair *join = &c.pairs[joins[i]];
+		Datum		row[3] = {join->user, join->artifact, join->after.version};
 		bool		nulls[3] = {false, false, false};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);

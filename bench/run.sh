@@ -91,23 +91,34 @@ SCRIPT[rv_same_sql]=rv_same_ext.sql;  OPTS[rv_same_sql]="-c synchronous_commit=o
 SCRIPT[rv_prev_off]=rv_ext.sql;       OPTS[rv_prev_off]="-c synchronous_commit=off"; DBS[rv_prev_off]=bench_prev
 SCRIPT[rv_optout_off]=rv_ext.sql;     OPTS[rv_optout_off]="-c synchronous_commit=off"; DBS[rv_optout_off]=bench_optout
 
-# rounds GROUP_NAME CONTENDER...: warm-up, then BENCH_ROUNDS rounds, each
-# running every contender once; the order rotates from round to round.
+# The heartbeat groups compare contenders whose ratios have goals close to
+# 1.0 (events on / off run the same code): twice the rounds of half the
+# length, so that the load of a shared machine, which comes and goes, falls
+# on both sides of each ratio alike.
+declare -A ROUNDS_OF SECS_OF
+for g in heartbeat batch; do
+  ROUNDS_OF[$g]=$((ROUNDS * 2)); SECS_OF[$g]=$(((SECS + 1) / 2))
+done
+
+# rounds GROUP_NAME CONTENDER...: warm-up, then BENCH_ROUNDS rounds (or the
+# group's ROUNDS_OF), each running every contender once for SECS (or the
+# group's SECS_OF); the order rotates from round to round.
 rounds() {
   local group=$1; shift
   local ids=("$@") n=$# r i id res
+  local nrounds=${ROUNDS_OF[$group]:-$ROUNDS} secs=${SECS_OF[$group]:-$SECS}
   if [ "$WARMUP" -gt 0 ]; then
     for id in "${ids[@]}"; do
       BENCH_DB="${DBS[$id]:-bench}" PGOPTIONS="${OPTS[$id]:-}" pgb "warmup_$id" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$WARMUP" -D new_pct="$NEW_PCT" >/dev/null
     done
   fi
-  for ((r = 0; r < ROUNDS; r++)); do
+  for ((r = 0; r < nrounds; r++)); do
     for ((i = 0; i < n; i++)); do
       id=${ids[$(((i + r) % n))]}
-      res=$(BENCH_DB="${DBS[$id]:-bench}" PGOPTIONS="${OPTS[$id]:-}" pgb "${id}_r$r" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$SECS" -D new_pct="$NEW_PCT")
+      res=$(BENCH_DB="${DBS[$id]:-bench}" PGOPTIONS="${OPTS[$id]:-}" pgb "${id}_r$r" "${SCRIPT[$id]}" "${COMMON[@]}" -T "$secs" -D new_pct="$NEW_PCT")
       TPS[$id]="${TPS[$id]:-} ${res% *}"
       LAT[$id]="${LAT[$id]:-} ${res#* }"
-      log "$group round $((r + 1))/$ROUNDS  $id: ${res% *} tps, ${res#* } ms"
+      log "$group round $((r + 1))/$nrounds  $id: ${res% *} tps, ${res#* } ms"
     done
   done
 }
@@ -366,7 +377,7 @@ latrow() { read -r n avg p50 p99 max <<<"$2"; printf '| %s | %s | %s | %s | %s |
   [ -n "$lib_warning" ] && { echo "$lib_warning"; echo; }
   echo "Machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); PostgreSQL $pgver."
   echo "Server: shared_buffers 1GB, max_wal_size 8GB, checkpoint_timeout 30min, a CHECKPOINT before every run, other settings default (fsync on)."
-  echo "pgbench: $CLIENTS clients, $THREADS threads, -M prepared, unix socket, ${SECS} s per run, $ROUNDS rounds (contenders alternate within each round, order rotated per round), ${WARMUP} s warm-up each; median of the rounds. Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
+  echo "pgbench: $CLIENTS clients, $THREADS threads, -M prepared, unix socket, ${SECS} s per run, $ROUNDS rounds (contenders alternate within each round, order rotated per round; the heartbeat and batch groups: ${ROUNDS_OF[heartbeat]} rounds of ${SECS_OF[heartbeat]} s), ${WARMUP} s warm-up each; median of the rounds. Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
   echo
   echo "## Targets"
   echo

@@ -899,11 +899,7 @@ announce_change(Call *c, const Pair *pair, const Shown *from, const Shown *to, T
 		announce(c, "update", pair, to, at);
 }
 
-/*
- * Settles the pairs marked settle: reads their open sessions, ends the
- * expired ones, runs write (the call's own writes, or nothing), reads again
- * and announces the changes.
- */
+/* Whether a pair of the call is marked to be settled. */
 static bool
 any_to_settle(Call *c)
 {
@@ -913,6 +909,11 @@ any_to_settle(Call *c)
 	return false;
 }
 
+/*
+ * Settles the pairs marked settle: reads their open sessions, ends the
+ * expired ones, runs write (the call's own writes, or nothing), reads again
+ * and announces the changes.
+ */
 static void
 settle(Call *c, void (*write) (Call *c))
 {

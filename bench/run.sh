@@ -5,8 +5,10 @@
 # and their committed copies bench/RESULTS.md and bench/ratios.svg.
 #
 # Knobs (environment):
-#   BENCH_SECONDS   length of one pgbench run in the throughput rounds (20)
-#   BENCH_ROUNDS    rounds; each runs every contender once, in rotated order (3)
+#   BENCH_SECONDS   length of one pgbench run in the throughput rounds (20;
+#                   half of it in the heartbeat and batch groups)
+#   BENCH_ROUNDS    rounds; each runs every contender once, in rotated order (3;
+#                   twice as many in the heartbeat and batch groups)
 #   BENCH_WARMUP    seconds of warm-up per contender before the rounds (5; 0: none)
 #   BENCH_NEW_PCT   share of record_view calls that are a brand-new user (10)
 #   BENCH_BEATS     heartbeats of the table-size check (1000000)

@@ -790,33 +790,50 @@ read_open_sessions(Call *c, bool first)
 	}
 }
 
+/*
+ * Runs a write over the settled pairs: $1 their artifacts, $2 their users,
+ * then up to two more parameters.  Returns the rows it wrote; any result but
+ * expected is an error about what it did.
+ */
+static uint64
+write_pairs(Call *c, PtPlan slots[2], const char *sql, int nmore, const Oid *more_types,
+			const Datum *more_values, int expected, const char *what)
+{
+	Oid			argtypes[4] = {key_array_type(c), key_array_type(c)};
+	Datum		values[4] = {pair_keys(c, false), pair_keys(c, true)};
+	int			ret;
+
+	Assert(nmore <= 2);
+	for (int i = 0; i < nmore; i++)
+	{
+		argtypes[2 + i] = more_types[i];
+		values[2 + i] = more_values[i];
+	}
+	ret = SPI_execute_plan(plan_for_pairs(c, slots, sql, 2 + nmore, argtypes), values, NULL, false, 0);
+	if (ret != expected)
+		elog(ERROR, "presence %s failed: %s", what, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
 static void
 delete_stale_sessions(Call *c)
 {
 	static PtPlan slots[2];
-	Oid			argtypes[3] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID};
-	Datum		values[3] = {pair_keys(c, false), pair_keys(c, true), TimestampTzGetDatum(c->delete_before)};
-	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, delete_stale_sql, 3, argtypes), values, NULL,
-									   false, 0);
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1] = {TimestampTzGetDatum(c->delete_before)};
 
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "presence purge failed: %s", SPI_result_code_string(ret));
-	c->deleted += SPI_processed;
+	c->deleted += write_pairs(c, slots, delete_stale_sql, 1, types, values, SPI_OK_DELETE, "purge");
 }
 
 static void
 end_expired_sessions(Call *c)
 {
 	static PtPlan slots[2];
-	Oid			argtypes[4] = {key_array_type(c), key_array_type(c), TIMESTAMPTZOID, INTERVALOID};
-	Datum		values[4] = {pair_keys(c, false), pair_keys(c, true),
-		TimestampTzGetDatum(c->window_start), IntervalPGetDatum(pt_seconds_interval(pt_ttl))};
-	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, end_expired_sql, 4, argtypes), values, NULL,
-									   false, 0);
+	Oid			types[2] = {TIMESTAMPTZOID, INTERVALOID};
+	Datum		values[2] = {TimestampTzGetDatum(c->window_start),
+	IntervalPGetDatum(pt_seconds_interval(pt_ttl))};
 
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "presence timeout failed: %s", SPI_result_code_string(ret));
-	c->ended += SPI_processed;
+	c->ended += write_pairs(c, slots, end_expired_sql, 2, types, values, SPI_OK_UPDATE, "timeout");
 }
 
 /* The JSON text of a key: a string, whatever the key type. */
@@ -1342,14 +1359,8 @@ static void
 write_forget(Call *c)
 {
 	static PtPlan slots[2];
-	Oid			argtypes[2] = {key_array_type(c), key_array_type(c)};
-	Datum		values[2] = {pair_keys(c, false), pair_keys(c, true)};
-	int			ret = SPI_execute_plan(plan_for_pairs(c, slots, forget_pairs_sql, 2, argtypes), values, NULL,
-									   false, 0);
 
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "presence erasure failed: %s", SPI_result_code_string(ret));
-	c->deleted += SPI_processed;
+	c->deleted += write_pairs(c, slots, forget_pairs_sql, 0, NULL, NULL, SPI_OK_DELETE, "erasure");
 }
 
 /*
